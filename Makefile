@@ -1,0 +1,49 @@
+# Two commands do everything: `make run` (the demo) and `make test` (the tests).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck format lock clean
+
+run: $(STAMP) .env
+	$(PY) scripts/run_local.py
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+# A virtualenv with the pinned versions of requirements.lock; rebuilt when either file changes.
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $@
+
+.env:
+	cp .env.example .env
+
+# Re-pin every dependency (runtime and test) after changing pyproject.toml.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet '.[test]'
+	build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^tracing-demo' > requirements.lock
+	rm -rf build/lock-venv
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Code the users, payment and order services share."""

@@ -1,0 +1,116 @@
+"""What every service's app factory shares: errors, CORS, probes, request logs, tracing hooks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+
+from flask import Flask, Response, current_app, jsonify, request
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import create_db_engine
+from shared.errors import ApiError, error_response, register_error_handlers
+from shared.settings import Settings
+from shared.telemetry import tracing_configured
+from shared.validation import IdConverter
+
+log = logging.getLogger(__name__)
+
+PROBE_PATHS = ("/healthz", "/readyz")
+CORS_ALLOWED_HEADERS = "Content-Type, traceparent, tracestate, baggage"
+ReadinessCheck = Callable[[], None]
+
+
+def create_service_app(import_name: str, service_name: str, settings: Settings) -> Flask:
+    """A Flask app with the demo's common behaviour; the caller adds its blueprint and checks."""
+    app = Flask(import_name)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["SERVICE_NAME"] = service_name
+    app.extensions["settings"] = settings
+    app.extensions["readiness_checks"] = {}
+    app.url_map.converters["id"] = IdConverter
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    app.after_request(_allow_configured_origins)
+    app.after_request(_log_request)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/readyz", "readyz", _readyz)
+    if tracing_configured():
+        excluded = os.environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS", ",".join(PROBE_PATHS))
+        FlaskInstrumentor().instrument_app(app, excluded_urls=excluded)  # type: ignore[no-untyped-call]
+    return app
+
+
+def attach_database(app: Flask, settings: Settings) -> Engine:
+    """Give the app an engine (SQL spans included) and a readiness check for it."""
+    engine = create_db_engine(settings.database_url)
+    if tracing_configured():
+        SQLAlchemyInstrumentor().instrument(engine=engine)
+    app.extensions["sessionmaker"] = sessionmaker(engine)
+    add_readiness_check(app, "database", lambda: _ping_database(engine))
+    return engine
+
+
+def db_session() -> Session:
+    """A new session on the app's engine; the caller owns the transaction (``session.begin()``)."""
+    factory: sessionmaker[Session] = current_app.extensions["sessionmaker"]
+    return factory()
+
+
+def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
+    """Register a check ``/readyz`` runs; it passes by returning and fails by raising."""
+    app.extensions["readiness_checks"][name] = check
+
+
+def _ping_database(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _healthz() -> Response:
+    """Liveness: the process answers."""
+    return jsonify(status="ok", service=current_app.config["SERVICE_NAME"])
+
+
+def _readyz() -> Response:
+    """Readiness: every dependency this service needs answers now."""
+    checks: Mapping[str, ReadinessCheck] = current_app.extensions["readiness_checks"]
+    results: dict[str, str] = {}
+    # Probes run every few seconds: keep them out of the traces.
+    with suppress_instrumentation():
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except ApiError as exc:
+                results[name] = exc.message
+            except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+                results[name] = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    if all(result == "ok" for result in results.values()):
+        return jsonify(status="ready", service=current_app.config["SERVICE_NAME"], checks=results)
+    failed = ", ".join(name for name, result in results.items() if result != "ok")
+    return error_response(503, "not_ready", f"Not ready: {failed} unavailable.", checks=results)
+
+
+def _allow_configured_origins(response: Response) -> Response:
+    """CORS for the configured origins only; others get no CORS headers, so browsers refuse."""
+    origin = request.headers.get("Origin")
+    settings: Settings = current_app.extensions["settings"]
+    if origin and origin.rstrip("/") in settings.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    response.vary.add("Origin")
+    return response
+
+
+def _log_request(response: Response) -> Response:
+    if request.path not in PROBE_PATHS:
+        log.info("%s %s -> %d", request.method, request.path, response.status_code)
+    return response

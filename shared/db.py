@@ -1,0 +1,72 @@
+"""The database engine: one pool per process, created after gunicorn forks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, Update, create_engine, event, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# How long a SQLite writer waits for the file lock before giving up.
+SQLITE_BUSY_TIMEOUT_S = 30
+# How long a MySQL statement waits for a row lock before failing (the default is 50 s).
+MYSQL_LOCK_WAIT_TIMEOUT_S = 10
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine tuned for the demo's backend: MySQL through PyMySQL, or an embedded SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_driver_name() == "pymysql":
+        connect_args = {"connect_timeout": 3, "read_timeout": 15, "write_timeout": 15}
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=5,
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _set_lock_wait_timeout(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT_S}")
+
+    return engine
+
+
+def _create_sqlite_engine(url: str) -> Engine:
+    """SQLite with WAL and ``BEGIN IMMEDIATE``, so concurrent writers queue instead of failing.
+
+    pysqlite's own transaction handling starts a deferred transaction, which can fail at once
+    with "database is locked" when a reader later tries to write; taking the write lock at
+    BEGIN makes every transaction wait its turn (up to the busy timeout).
+    """
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def rows_affected(session: Session, statement: Update) -> int:
+    """Run an UPDATE in the session's transaction and return how many rows it changed."""
+    return session.connection().execute(statement).rowcount

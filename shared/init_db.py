@@ -1,0 +1,85 @@
+"""``init-db``: create the schema and seed the catalog, once, before the services start.
+
+Idempotent: tables that exist are left alone and seed products that exist are not rewritten,
+so compose and Kubernetes can run it on every deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, make_url, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from shared.db import create_db_engine
+from shared.models import SEED_PRODUCTS, Base, Product
+from shared.settings import database_url_from_env, describe_database
+
+log = logging.getLogger("init-db")
+
+
+def init_db(engine: Engine) -> int:
+    """Create missing tables and insert missing seed products; return how many were inserted."""
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        existing = set(session.scalars(select(Product.id)))
+        missing = [
+            Product(id=pid, name=name, price=price)
+            for pid, name, price in SEED_PRODUCTS
+            if pid not in existing
+        ]
+        session.add_all(missing)
+    return len(missing)
+
+
+def wait_for_database(engine: Engine, timeout_s: float) -> None:
+    """Retry the first connection: in compose and Kubernetes the database may still be starting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with engine.connect():
+                return
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("database not reachable yet (%s); retrying", exc.orig)
+            time.sleep(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="init-db", description=__doc__)
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=float(os.environ.get("INIT_DB_WAIT_SECONDS", "60")),
+        help="seconds to keep retrying while the database is unreachable (default 60)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    url = database_url_from_env(os.environ)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(url)
+    try:
+        wait_for_database(engine, args.wait)
+        inserted = init_db(engine)
+    except OperationalError as exc:
+        log.error("cannot initialise %s: %s", describe_database(url), exc.orig)
+        return 1
+    finally:
+        engine.dispose()
+    log.info("schema ready on %s (%d seed products added)", describe_database(url), inserted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

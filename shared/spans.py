@@ -1,0 +1,43 @@
+"""Business spans: the named steps ("create user", "insert order") a newcomer looks for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.util.types import Attributes
+
+from shared.errors import ApiError
+
+_tracer = trace.get_tracer("tracing-demo")
+
+
+def mark_span_failed(span: Span, exc: BaseException) -> None:
+    """Status ERROR plus an exception event: what a trace UI shows as a failure."""
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+@contextmanager
+def business_span(name: str, attributes: Attributes = None) -> Iterator[Span]:
+    """A span for one business step.
+
+    A refusal the client caused (a 4xx ``ApiError``) is recorded as ``app.rejected`` and
+    leaves the span's status alone; anything else marks the span failed.
+    """
+    with _tracer.start_as_current_span(
+        name, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except ApiError as exc:
+            if exc.status >= 500:
+                mark_span_failed(span, exc)
+            else:
+                span.set_attribute("app.rejected", exc.code)
+            raise
+        except Exception as exc:
+            mark_span_failed(span, exc)
+            raise

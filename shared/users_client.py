@@ -1,0 +1,112 @@
+"""The HTTP client payment and order use to call the users service.
+
+One pooled keep-alive session per process, with connect and read timeouts. Failures map to
+the gateway errors a caller should see: unreachable → 503, too slow → 504, nonsense → 502.
+Nothing non-idempotent is ever retried: a credit that timed out may have been applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from shared.errors import (
+    ApiError,
+    BadGateway,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
+
+# A refused or reset connection means the request never reached the server: safe to retry
+# once for every method. A read failure is retried only for GET, which changes nothing.
+_RETRY = Retry(
+    total=2,
+    connect=2,
+    read=1,
+    status=0,
+    other=0,
+    allowed_methods=frozenset({"GET"}),
+    backoff_factor=0,
+    raise_on_status=False,
+)
+
+
+class UsersClient:
+    """Calls ``/users/<id>`` on the users service at ``base_url``."""
+
+    def __init__(
+        self, base_url: str, *, connect_timeout: float, read_timeout: float, pool_size: int = 32
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=_RETRY)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        """The user as the users service returns it; ``NotFound`` if it has no such user."""
+        return self._call("GET", f"/users/{user_id}")
+
+    def credit(self, user_id: int, amount: int) -> dict[str, Any]:
+        """Add ``amount`` cents to the user's balance and return the updated user."""
+        return self._call("PUT", f"/users/{user_id}", json={"amount": amount})
+
+    def check_health(self) -> None:
+        """Raise a gateway error unless the users service answers ``/healthz``."""
+        self._call("GET", "/healthz")
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        url = self.base_url + path
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.exceptions.ConnectTimeout:
+            raise ServiceUnavailable(
+                "The users service did not accept the connection in time.",
+                code="upstream_unavailable",
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            raise GatewayTimeout(
+                "The users service did not answer in time.", code="upstream_timeout"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ServiceUnavailable(
+                f"The users service is unreachable ({type(exc).__name__}).",
+                code="upstream_unavailable",
+            ) from None
+        return _decode(response)
+
+
+def _decode(response: requests.Response) -> dict[str, Any]:
+    """Pass the users service's client errors on; anything unexpected is a bad gateway."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadGateway(
+            f"The users service answered {response.status_code} without a JSON object.",
+            code="bad_upstream_response",
+        )
+    if response.ok:
+        return body
+    message = str(body.get("message", "The users service refused the request."))
+    error_for_status: dict[int, type[ApiError]] = {
+        404: NotFound,
+        422: Unprocessable,
+        503: ServiceUnavailable,
+        504: GatewayTimeout,
+    }
+    error_class = error_for_status.get(response.status_code, BadGateway)
+    details = {k: v for k, v in body.items() if k not in ("error", "message")}
+    return_code = str(body.get("error", "upstream_error"))
+    raise error_class(message, code=return_code, **details)

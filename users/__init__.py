@@ -1,0 +1,22 @@
+"""The users service: creates users, reads them, and credits their balance."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from shared.app import attach_database, create_service_app
+from shared.settings import Settings
+
+SERVICE_NAME = "user-service"
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    """Application factory: ``gunicorn 'users.wsgi:app'`` in production, a fresh app in tests."""
+    settings = config or Settings.from_env()
+    app = create_service_app(__name__, SERVICE_NAME, settings)
+    attach_database(app, settings)
+
+    from users.routes import bp
+
+    app.register_blueprint(bp)
+    return app
