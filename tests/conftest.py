@@ -1,0 +1,104 @@
+"""Fixtures: a real OTLP receiver, real databases (SQLite and MySQL), real gunicorn services."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from shared.models import Base
+from tests.otlp_receiver import OtlpReceiver
+from tests.stack import ROOT, Stack, base_env
+
+BACKENDS = ["sqlite", "mysql"]
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[OtlpReceiver]:
+    """The OTLP/gRPC endpoint every test service exports its spans to."""
+    otlp = OtlpReceiver().start()
+    yield otlp
+    otlp.stop()
+
+
+def _mysql_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the MySQL tests: TEST_DATABASE_URL is not set")
+        pytest.skip("TEST_DATABASE_URL is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.fail(f"TEST_DATABASE_URL is set but MySQL is unreachable: {exc.orig}")
+    finally:
+        engine.dispose()
+    return url
+
+
+def run_init_db(database_url: str) -> subprocess.CompletedProcess[str]:
+    """The real ``init-db`` command, as compose and Kubernetes will run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared.init_db", "--wait", "5"],
+        cwd=ROOT,
+        env=base_env(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty database of each backend, initialised by ``init-db``."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.sqlite3'}"
+    else:
+        url = _mysql_url()
+        engine = create_engine(url)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+    result = run_init_db(url)
+    assert result.returncode == 0, result.stderr
+    return url
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Engine]:
+    """The test's own connection to the services' database, to check what they wrote."""
+    engine = create_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database_url: str, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """users, payment and order under gunicorn, exporting over OTLP/gRPC to ``receiver``."""
+    log_dir = tmp_path_factory.mktemp("logs")
+    env = base_env(DATABASE_URL=database_url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    running = Stack.start(log_dir, env)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A plain HTTP client (pooled, like a browser)."""
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path

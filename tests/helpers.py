@@ -1,0 +1,65 @@
+"""Small helpers the tests share: making users and reading the database directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from sqlalchemy import Engine, func, select
+
+from shared.models import Order, User
+from tests.stack import Stack
+
+TIMEOUT = 30
+
+
+def create_user(http: requests.Session, stack: Stack, balance: int = 0) -> dict[str, Any]:
+    """A new user (through the API), credited ``balance`` cents (through payment)."""
+    reply = http.post(
+        stack.users.url + "/users", json={"user_name": "Test User", "account": "acc"}, timeout=TIMEOUT
+    )
+    assert reply.status_code == 201, reply.text
+    user: dict[str, Any] = reply.json()
+    if balance:
+        credited = http.put(
+            f"{stack.payment.url}/payments/transfer/id/{user['id']}",
+            json={"amount": balance},
+            timeout=TIMEOUT,
+        )
+        assert credited.status_code == 200, credited.text
+        user["amount"] = balance
+    return user
+
+
+def balance_of(db: Engine, user_id: int) -> int | None:
+    with db.connect() as connection:
+        return connection.scalar(select(User.amount).where(User.id == user_id))
+
+
+def orders_of(db: Engine, user_id: int) -> list[tuple[int, int, str]]:
+    """(product_id, price, status) of every order the user has, oldest first."""
+    with db.connect() as connection:
+        rows = connection.execute(
+            select(Order.product_id, Order.price, Order.status)
+            .where(Order.user_id == user_id)
+            .order_by(Order.id)
+        )
+        return [(row.product_id, row.price, row.status) for row in rows]
+
+
+def snapshot(db: Engine) -> dict[str, Any]:
+    """Everything that a bad request must leave untouched."""
+    with db.connect() as connection:
+        return {
+            "users": connection.scalar(select(func.count()).select_from(User)),
+            "orders": connection.scalar(select(func.count()).select_from(Order)),
+            "total_balance": connection.scalar(select(func.coalesce(func.sum(User.amount), 0))),
+        }
+
+
+def trace_id_of(reply: requests.Response) -> str:
+    """The trace id from the W3C ``traceresponse`` header (``00-<trace>-<span>-<flags>``)."""
+    header = reply.headers["traceresponse"]
+    version, trace_id, span_id, flags = header.split("-")
+    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
+    return trace_id

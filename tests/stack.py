@@ -1,0 +1,137 @@
+"""Starting the real services as gunicorn processes for the tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from shared.services import SERVICES_BY_NAME, gunicorn_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """The environment of a test service: this interpreter's, minus anything from a local .env."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "SQL_")) and key not in {"DATABASE_URL", "USER_URL"}
+    }
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            # Export quickly so tests see spans within a fraction of a second.
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "WEB_CONCURRENCY": "2",
+            "GUNICORN_THREADS": "4",
+            "GRACEFUL_TIMEOUT": "10",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """One service under gunicorn, its output captured to ``log_path``."""
+
+    name: str
+    env: Mapping[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServiceProcess:
+        spec = SERVICES_BY_NAME[self.name]
+        env = {**self.env, "OTEL_SERVICE_NAME": spec.otel_service_name}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                gunicorn_command(spec, self.port, host="127.0.0.1"),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return self
+
+    def wait_ready(self, path: str = "/healthz", timeout: float = 60.0) -> ServiceProcess:
+        """Poll ``path`` until it answers 200; fail with the service's log if it never does."""
+        deadline = time.monotonic() + timeout
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited early:\n{self.log()}")
+            try:
+                if requests.get(self.url + path, timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} not ready on {path} after {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float:
+        """Send ``sig`` and wait for the exit; return how long the exit took, in seconds."""
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"{self.name} did not exit within {timeout}s") from None
+        return time.monotonic() - started
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+@dataclass
+class Stack:
+    """The three services started together against one database and one OTLP endpoint."""
+
+    users: ServiceProcess
+    payment: ServiceProcess
+    order: ServiceProcess
+
+    @classmethod
+    def start(cls, log_dir: Path, env: Mapping[str, str]) -> Stack:
+        users = ServiceProcess("users", env, log_dir / "users.log").start()
+        user_url = f"127.0.0.1:{users.port}"  # the Go sample's bare host:port form
+        payment = ServiceProcess(
+            "payment", {**env, "USER_URL": user_url}, log_dir / "payment.log"
+        ).start()
+        order = ServiceProcess("order", {**env, "USER_URL": user_url}, log_dir / "order.log").start()
+        stack = cls(users, payment, order)
+        for service in stack.services:
+            service.wait_ready("/readyz")
+        return stack
+
+    @property
+    def services(self) -> tuple[ServiceProcess, ...]:
+        return (self.users, self.payment, self.order)
+
+    def stop(self) -> None:
+        for service in self.services:
+            service.stop()
