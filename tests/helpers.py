@@ -16,7 +16,9 @@ TIMEOUT = 30
 def create_user(http: requests.Session, stack: Stack, balance: int = 0) -> dict[str, Any]:
     """A new user (through the API), credited ``balance`` cents (through payment)."""
     reply = http.post(
-        stack.users.url + "/users", json={"user_name": "Test User", "account": "acc"}, timeout=TIMEOUT
+        stack.users.url + "/users",
+        json={"user_name": "Test User", "account": "acc"},
+        timeout=TIMEOUT,
     )
     assert reply.status_code == 201, reply.text
     user: dict[str, Any] = reply.json()

@@ -122,7 +122,9 @@ class Stack:
         payment = ServiceProcess(
             "payment", {**env, "USER_URL": user_url}, log_dir / "payment.log"
         ).start()
-        order = ServiceProcess("order", {**env, "USER_URL": user_url}, log_dir / "order.log").start()
+        order = ServiceProcess(
+            "order", {**env, "USER_URL": user_url}, log_dir / "order.log"
+        ).start()
         stack = cls(users, payment, order)
         for service in stack.services:
             service.wait_ready("/readyz")

@@ -23,7 +23,9 @@ def test_create_get_and_credit_a_user(stack: Stack, http: requests.Session, db: 
     fetched = http.get(f"{stack.users.url}/users/{user['id']}", timeout=TIMEOUT)
     assert fetched.status_code == 200 and fetched.json() == user
 
-    credited = http.put(f"{stack.users.url}/users/{user['id']}", json={"amount": 250}, timeout=TIMEOUT)
+    credited = http.put(
+        f"{stack.users.url}/users/{user['id']}", json={"amount": 250}, timeout=TIMEOUT
+    )
     assert credited.status_code == 200
     assert credited.json()["amount"] == 250
     assert balance_of(db, user["id"]) == 250
@@ -34,7 +36,9 @@ def test_transfer_credits_through_the_users_service(
 ) -> None:
     user = create_user(http, stack, balance=1000)
     reply = http.put(
-        f"{stack.payment.url}/payments/transfer/id/{user['id']}", json={"amount": 505}, timeout=TIMEOUT
+        f"{stack.payment.url}/payments/transfer/id/{user['id']}",
+        json={"amount": 505},
+        timeout=TIMEOUT,
     )
     assert reply.status_code == 200
     assert reply.json() == {"user_id": user["id"], "amount": 505, "balance": 1505}
