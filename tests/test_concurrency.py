@@ -1,0 +1,98 @@
+"""Money under concurrency: no overdraft, no lost credit, every order debited exactly once."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from sqlalchemy import Engine
+
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
+from tests.stack import Stack
+
+CONCURRENT_ORDERS = 60
+AFFORDABLE = 7
+
+
+def test_concurrent_orders_never_overdraw_and_each_success_is_debited_once(
+    stack: Stack, http: requests.Session, db: Engine
+) -> None:
+    product = http.get(stack.order.url + "/products", timeout=TIMEOUT).json()[0]
+    price = product["price"]
+    leftover = price // 2
+    user = create_user(http, stack, balance=AFFORDABLE * price + leftover)
+
+    def place_order(_: int) -> int:
+        with requests.Session() as session:
+            return session.post(
+                stack.order.url + "/orders",
+                json={"user_id": user["id"], "product_id": product["id"]},
+                timeout=60,
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=CONCURRENT_ORDERS) as pool:
+        statuses = list(pool.map(place_order, range(CONCURRENT_ORDERS)))
+
+    assert statuses.count(201) == AFFORDABLE, statuses
+    assert statuses.count(422) == CONCURRENT_ORDERS - AFFORDABLE, statuses
+    assert balance_of(db, user["id"]) == leftover
+    assert orders_of(db, user["id"]) == [(product["id"], price, "PAID")] * AFFORDABLE
+
+
+def test_concurrent_transfers_lose_no_credit(
+    stack: Stack, http: requests.Session, db: Engine
+) -> None:
+    user = create_user(http, stack)
+    amounts = [100 + i for i in range(50)]
+
+    def transfer(amount: int) -> int:
+        with requests.Session() as session:
+            return session.put(
+                f"{stack.payment.url}/payments/transfer/id/{user['id']}",
+                json={"amount": amount},
+                timeout=60,
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=len(amounts)) as pool:
+        statuses = list(pool.map(transfer, amounts))
+
+    assert statuses == [200] * len(amounts)
+    assert balance_of(db, user["id"]) == sum(amounts)
+
+
+def test_concurrent_orders_and_transfers_conserve_money(
+    stack: Stack, http: requests.Session, db: Engine
+) -> None:
+    """Credits and debits racing on one row: final balance = credits - sum of recorded orders."""
+    product = http.get(stack.order.url + "/products", timeout=TIMEOUT).json()[0]
+    user = create_user(http, stack, balance=product["price"] * 3)
+    credits = [product["price"]] * 20
+
+    def order(_: int) -> int:
+        with requests.Session() as session:
+            return session.post(
+                stack.order.url + "/orders",
+                json={"user_id": user["id"], "product_id": product["id"]},
+                timeout=60,
+            ).status_code
+
+    def credit(amount: int) -> int:
+        with requests.Session() as session:
+            return session.put(
+                f"{stack.payment.url}/payments/transfer/id/{user['id']}",
+                json={"amount": amount},
+                timeout=60,
+            ).status_code
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        order_results = [pool.submit(order, i) for i in range(40)]
+        credit_results = [pool.submit(credit, amount) for amount in credits]
+        statuses = [f.result() for f in order_results]
+        assert [f.result() for f in credit_results] == [200] * len(credits)
+
+    recorded = orders_of(db, user["id"])
+    assert statuses.count(201) == len(recorded)
+    assert set(statuses) <= {201, 422}
+    final = balance_of(db, user["id"])
+    assert final is not None and final >= 0
+    assert final == product["price"] * 3 + sum(credits) - sum(price for _, price, _ in recorded)
