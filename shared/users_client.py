@@ -7,10 +7,14 @@ Nothing non-idempotent is ever retried: a credit that timed out may have been ap
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from shared.errors import (
@@ -22,9 +26,27 @@ from shared.errors import (
     Unprocessable,
 )
 
-# A refused or reset connection means the request never reached the server: safe to retry
-# once for every method. A read failure is retried only for GET, which changes nothing.
-_RETRY = Retry(
+
+class _RetryButNotTimeouts(Retry):
+    """Never retry a read timeout: the peer is hung, and waiting twice only doubles the delay."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if isinstance(error, ReadTimeoutError):
+            raise error
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+# A refused connection never reached the server: safe to retry for every method. A dropped
+# keep-alive connection is retried only for GET, which changes nothing.
+_RETRY = _RetryButNotTimeouts(
     total=2,
     connect=2,
     read=1,

@@ -1,0 +1,134 @@
+"""The users service down, hung or talking nonsense: payment and order answer 5xx JSON quickly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine
+
+from tests.fake_peers import BlackHole, HtmlServer
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, snapshot, trace_id_of
+from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver
+from tests.stack import ServiceProcess, Stack, base_env
+
+QUICK = 5.0  # seconds: "quickly", with room for a loaded CI machine
+
+
+@pytest.fixture
+def private_stack(database_url: str, receiver: OtlpReceiver, tmp_path: Path) -> Iterator[Stack]:
+    """A stack of its own, so a test may stop its users service."""
+    env = base_env(DATABASE_URL=database_url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    running = Stack.start(tmp_path, env)
+    yield running
+    running.stop()
+
+
+def _callers(
+    database_url: str, receiver: OtlpReceiver, log_dir: Path, user_url: str, **extra: str
+) -> tuple[ServiceProcess, ServiceProcess]:
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        USER_URL=user_url,
+        **extra,
+    )
+    payment = ServiceProcess("payment", env, log_dir / "payment.log").start()
+    order = ServiceProcess("order", env, log_dir / "order.log").start()
+    return payment.wait_ready(), order.wait_ready()
+
+
+def test_users_stopped_gives_503_quickly_with_error_spans_and_no_writes(
+    private_stack: Stack, http: requests.Session, receiver: OtlpReceiver, db: Engine
+) -> None:
+    user = create_user(http, private_stack, balance=50_000)
+    private_stack.users.stop()
+    before = snapshot(db)
+
+    for service in (private_stack.payment, private_stack.order):
+        ready = http.get(service.url + "/readyz", timeout=TIMEOUT)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["users-service"] != "ok"
+
+    started = time.monotonic()
+    transfer = http.put(
+        f"{private_stack.payment.url}/payments/transfer/id/{user['id']}",
+        json={"amount": 100},
+        timeout=TIMEOUT,
+    )
+    order = http.post(
+        private_stack.order.url + "/orders",
+        json={"user_id": user["id"], "product_id": 1},
+        timeout=TIMEOUT,
+    )
+    elapsed = time.monotonic() - started
+
+    for reply in (transfer, order):
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["error"] == "upstream_unavailable"
+    assert elapsed < 2 * QUICK
+    assert snapshot(db) == before
+    assert balance_of(db, user["id"]) == 50_000 and orders_of(db, user["id"]) == []
+
+    spans = receiver.wait_for_trace(
+        trace_id_of(transfer),
+        lambda found: any(s.kind == SERVER for s in found) and any(s.kind == CLIENT for s in found),
+    )
+    server = next(s for s in spans if s.kind == SERVER)
+    client = next(s for s in spans if s.kind == CLIENT)
+    transfer_span = next(s for s in spans if s.name == "transfer funds")
+    assert server.is_error and client.is_error and transfer_span.is_error
+    assert "exception" in transfer_span.events
+    order_spans = receiver.wait_for_trace(
+        trace_id_of(order), lambda found: any(s.kind == SERVER for s in found)
+    )
+    assert next(s for s in order_spans if s.kind == SERVER).is_error
+
+
+def test_hung_users_service_gives_504_after_the_read_timeout(
+    database_url: str, receiver: OtlpReceiver, tmp_path: Path, http: requests.Session
+) -> None:
+    hole = BlackHole()
+    payment, order = _callers(
+        database_url, receiver, tmp_path, f"127.0.0.1:{hole.port}", HTTP_READ_TIMEOUT="1"
+    )
+    try:
+        started = time.monotonic()
+        transfer = http.put(
+            payment.url + "/payments/transfer/id/1", json={"amount": 100}, timeout=TIMEOUT
+        )
+        assert time.monotonic() - started < QUICK
+        assert transfer.status_code == 504
+        assert transfer.json()["error"] == "upstream_timeout"
+        placed = http.post(
+            order.url + "/orders", json={"user_id": 1, "product_id": 1}, timeout=TIMEOUT
+        )
+        assert placed.status_code == 504
+    finally:
+        payment.stop()
+        order.stop()
+        hole.close()
+
+
+def test_users_answering_nonsense_gives_502(
+    database_url: str, receiver: OtlpReceiver, tmp_path: Path, http: requests.Session
+) -> None:
+    html = HtmlServer()
+    payment, order = _callers(database_url, receiver, tmp_path, f"http://127.0.0.1:{html.port}")
+    try:
+        transfer = http.put(
+            payment.url + "/payments/transfer/id/1", json={"amount": 100}, timeout=TIMEOUT
+        )
+        assert transfer.status_code == 502
+        assert transfer.json()["error"] == "bad_upstream_response"
+        placed = http.post(
+            order.url + "/orders", json={"user_id": 1, "product_id": 1}, timeout=TIMEOUT
+        )
+        assert placed.status_code == 502
+    finally:
+        payment.stop()
+        order.stop()
+        html.close()
