@@ -1,0 +1,178 @@
+"""Process life: start-up, SIGTERM flushing spans, quick exit with a dead collector, make run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+from sqlalchemy import Engine, func, select
+
+from shared.models import SEED_PRODUCTS, Product
+from tests.conftest import run_init_db
+from tests.fake_peers import BlackHole
+from tests.helpers import TIMEOUT, trace_id_of
+from tests.otlp_receiver import OtlpReceiver
+from tests.stack import ROOT, ServiceProcess, base_env, free_port
+
+# Generous bound for "exits within a few seconds"; the exporter's own timeout is 10 s.
+QUICK_EXIT_S = 8.0
+
+
+def test_init_db_is_idempotent(database_url: str, db: Engine) -> None:
+    again = run_init_db(database_url)
+    assert again.returncode == 0, again.stderr
+    assert "0 seed products added" in again.stderr
+    with db.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Product)) == len(SEED_PRODUCTS)
+
+
+def test_sigterm_flushes_spans_still_waiting_in_the_batch(
+    database_url: str, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        # Nothing would be exported for a minute: only the shutdown flush can deliver these.
+        OTEL_BSP_SCHEDULE_DELAY="60000",
+    )
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    trace_ids = []
+    for _ in range(6):
+        reply = requests.get(users.url + "/users/1", headers={"Connection": "close"}, timeout=30)
+        trace_ids.append(trace_id_of(reply))
+    assert not [s for s in receiver.spans() if s.trace_id in trace_ids]
+
+    assert users.stop() < QUICK_EXIT_S
+    received = receiver.wait_for(
+        lambda spans: {s.trace_id for s in spans} == set(trace_ids),
+        lambda span: span.trace_id in trace_ids and span.service == "user-service",
+        timeout=5,
+    )
+    assert len({s.trace_id for s in received}) == 6
+
+
+def test_sigterm_exits_quickly_when_the_collector_hangs(database_url: str, tmp_path: Path) -> None:
+    hole = BlackHole()
+    env = base_env(
+        DATABASE_URL=database_url, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{hole.port}"
+    )
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    try:
+        for _ in range(20):
+            reply = requests.get(users.url + "/users/1", timeout=TIMEOUT)
+            assert reply.status_code in (200, 404)
+        time.sleep(0.5)  # let an export start and hang on the black hole
+        assert users.stop() < QUICK_EXIT_S
+    finally:
+        hole.close()
+
+
+def test_unreachable_collector_does_not_flood_the_log(database_url: str, tmp_path: Path) -> None:
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",
+    )
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    for _ in range(40):
+        assert requests.get(users.url + "/users/1", timeout=TIMEOUT).status_code in (200, 404)
+        time.sleep(0.05)
+    time.sleep(2)
+    users.stop()
+    exporter_lines = [line for line in users.log().splitlines() if "opentelemetry.exporter" in line]
+    assert len(exporter_lines) <= 6, "\n".join(exporter_lines)
+
+
+def test_without_an_endpoint_spans_go_to_a_readable_file(database_url: str, tmp_path: Path) -> None:
+    spans_file = tmp_path / "spans.log"
+    env = base_env(DATABASE_URL=database_url, SPANS_FILE=str(spans_file))
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    reply = requests.post(
+        users.url + "/users", json={"user_name": "File", "account": "f"}, timeout=TIMEOUT
+    )
+    trace_id = trace_id_of(reply)
+    users.stop()
+    lines = [line for line in spans_file.read_text().splitlines() if f"trace={trace_id}" in line]
+    assert any('SERVER "POST /users"' in line for line in lines), lines
+    assert any('"create user"' in line for line in lines), lines
+    assert "Failed to export" not in users.log()
+
+
+def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL")}
+    env = base_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        SPANS_FILE=str(tmp_path / "spans.log"),
+        **{name: f"localhost:{port}" for name, port in ports.items()},
+    )
+    env["VENV"] = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")))
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        assert make.stdout is not None
+        deadline = time.monotonic() + 90
+        for line in make.stdout:
+            output.append(line)
+            if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
+                break
+        assert any("Services are up" in line for line in output), "".join(output)
+        for name, port in ports.items():
+            assert f"http://localhost:{port}" in "".join(output)
+        user = requests.post(
+            f"http://127.0.0.1:{ports['USER_URL']}/users",
+            json={"user_name": "Run", "account": "r"},
+            timeout=TIMEOUT,
+        )
+        assert user.status_code == 201
+        order = requests.post(
+            f"http://127.0.0.1:{ports['ORDER_URL']}/orders",
+            json={"user_id": user.json()["id"], "product_id": 1},
+            timeout=TIMEOUT,
+        )
+        assert order.status_code == 422  # a new user has no money: the whole path works
+    finally:
+        make.send_signal(signal.SIGTERM)
+        rest, _ = make.communicate(timeout=30)
+    assert "stopped." in rest
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not any(_listening(port) for port in ports.values()):
+            break
+        time.sleep(0.2)
+    assert not any(_listening(port) for port in ports.values()), "services still running"
+
+
+def _listening(port: int) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def test_tracing_can_be_switched_off(database_url: str, tmp_path: Path) -> None:
+    env = base_env(DATABASE_URL=database_url, OTEL_SDK_DISABLED="true")
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    try:
+        reply = requests.post(
+            users.url + "/users", json={"user_name": "Off", "account": "o"}, timeout=TIMEOUT
+        )
+        assert reply.status_code == 201
+        assert "traceresponse" not in reply.headers
+        assert "trace_id=00000000000000000000000000000000" in users.log()
+    finally:
+        users.stop()
