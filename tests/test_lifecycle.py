@@ -130,7 +130,7 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
             if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
                 break
         assert any("Services are up" in line for line in output), "".join(output)
-        for name, port in ports.items():
+        for port in ports.values():
             assert f"http://localhost:{port}" in "".join(output)
         user = requests.post(
             f"http://127.0.0.1:{ports['USER_URL']}/users",
