@@ -4,12 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck format lock clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint typecheck format lock clean browser bundle
 
 run: $(STAMP) .env
 	$(PY) scripts/run_local.py
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -35,6 +37,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 .env:
 	cp .env.example .env
+
+# The end-to-end tests drive Debian's Chromium (a browser download would fail offline).
+browser:
+	@test -x $(CHROMIUM) || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	}
+
+# Rebuild frontend/static/otel-tracing.js from frontend/package-lock.json (needs Node and npm).
+bundle:
+	cd frontend && npm ci --no-audit --no-fund && npm run build
 
 # Re-pin every dependency (runtime and test) after changing pyproject.toml.
 lock:

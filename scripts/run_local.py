@@ -20,7 +20,7 @@ from types import FrameType
 
 from dotenv import dotenv_values
 
-from shared.services import SERVICES, gunicorn_command
+from shared.services import SERVICES, SERVICES_BY_NAME, gunicorn_command
 from shared.settings import database_url_from_env, describe_database
 from shared.telemetry import DEFAULT_SPANS_FILE
 
@@ -43,9 +43,18 @@ def _die_with_parent() -> None:
 
 
 def load_environment(env_file: Path) -> dict[str, str]:
-    """``.env`` values overridden by the real environment."""
+    """``.env`` values overridden by the real environment.
+
+    With no OTLP endpoint anywhere, the page's spans join the services' in the spans file
+    (the frontend server writes them) and trace links open the frontend's own viewer.
+    """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    return {**from_file, **os.environ}
+    env = {**from_file, **os.environ}
+    if not (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        env.setdefault("COLLECTOR_OTLP_HTTP_URL", "")
+    return env
 
 
 def wait_until_ready(port: int, process: subprocess.Popen[bytes], deadline: float) -> bool:
@@ -128,6 +137,8 @@ def _print_banner(env: dict[str, str]) -> None:
     lines = ["", "Services are up:"]
     for spec in SERVICES:
         lines.append(f"  {spec.otel_service_name:<16} http://localhost:{spec.port(env)}")
+    frontend = SERVICES_BY_NAME["frontend"].port(env)
+    lines.append(f"Open http://localhost:{frontend} and click through: each click is one trace.")
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )

@@ -32,6 +32,7 @@ SERVICES = (
     ServiceSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
     ServiceSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
     ServiceSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
+    ServiceSpec("frontend", "frontend.wsgi:app", 5000, "FRONTEND_URL", "frontend"),
 )
 SERVICES_BY_NAME = {spec.name: spec for spec in SERVICES}
 

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.util.re import parse_env_headers
 
 from shared.settings import ConfigError, parse_bool
+from shared.span_lines import SpanLine
 
 DEFAULT_SPANS_FILE = "var/spans.log"
 # Shutdown waits at most this long for the last spans, even if the collector is unreachable.
@@ -162,7 +163,7 @@ class SpanLineExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(format_span_line(span) + "\n" for span in spans)
+        lines = "".join(span_line(span).format() + "\n" for span in spans)
         with self._lock:
             out = self._out or sys.stdout
             out.write(lines)
@@ -174,16 +175,20 @@ class SpanLineExporter(SpanExporter):
             self._out.close()
 
 
-def format_span_line(span: ReadableSpan) -> str:
-    """``service trace=… span=… parent=… KIND "name" 1.2ms STATUS key=value …``."""
+def span_line(span: ReadableSpan) -> SpanLine:
+    """The readable-line view of an SDK span."""
     context = span.get_span_context()
     assert context is not None
-    parent = f"{span.parent.span_id:016x}" if span.parent else "-"
-    duration_ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-    service = span.resource.attributes.get("service.name", "?")
-    attributes = " ".join(f"{key}={value!r}" for key, value in (span.attributes or {}).items())
-    return (
-        f"{service} trace={context.trace_id:032x} span={context.span_id:016x} parent={parent} "
-        f'{span.kind.name} "{span.name}" {duration_ms:.1f}ms {span.status.status_code.name} '
-        f"{attributes}"
-    ).rstrip()
+    start, end = span.start_time or 0, span.end_time or 0
+    return SpanLine(
+        start_ns=start,
+        service=str(span.resource.attributes.get("service.name", "?")),
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        parent_id=f"{span.parent.span_id:016x}" if span.parent else None,
+        kind=span.kind.name,
+        name=span.name,
+        duration_ms=(end - start) / 1e6,
+        status=span.status.status_code.name,
+        attributes=dict(span.attributes or {}),
+    )

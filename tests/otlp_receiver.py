@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
@@ -53,6 +54,32 @@ class ReceivedSpan:
         return self.status_code == STATUS_ERROR
 
 
+def _received_spans(request: trace_service_pb2.ExportTraceServiceRequest) -> list[ReceivedSpan]:
+    received = []
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                received.append(
+                    ReceivedSpan(
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        name=span.name,
+                        kind=span.kind,
+                        service=str(resource.get("service.name")),
+                        pid=resource.get("process.pid"),
+                        attributes=_attributes(span.attributes),
+                        status_code=span.status.code,
+                        events=tuple(event.name for event in span.events),
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
+                        resource=resource,
+                    )
+                )
+    return received
+
+
 class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, receiver: OtlpReceiver) -> None:
         self.receiver = receiver
@@ -60,30 +87,32 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(  # noqa: N802 - the gRPC method name
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        received = []
-        for resource_spans in request.resource_spans:
-            resource = _attributes(resource_spans.resource.attributes)
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    received.append(
-                        ReceivedSpan(
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            parent_span_id=span.parent_span_id.hex(),
-                            name=span.name,
-                            kind=span.kind,
-                            service=str(resource.get("service.name")),
-                            pid=resource.get("process.pid"),
-                            attributes=_attributes(span.attributes),
-                            status_code=span.status.code,
-                            events=tuple(event.name for event in span.events),
-                            start_ns=span.start_time_unix_nano,
-                            end_ns=span.end_time_unix_nano,
-                            resource=resource,
-                        )
-                    )
-        self.receiver._add(received)
+        self.receiver._add(_received_spans(request))
         return trace_service_pb2.ExportTraceServiceResponse()
+
+
+def _http_handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
+    class OtlpHttpHandler(BaseHTTPRequestHandler):
+        """OTLP/HTTP with protobuf bodies: ``POST /v1/traces``, as a collector takes it."""
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path != "/v1/traces":
+                self.send_error(404)
+                return
+            export = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+            receiver._add(_received_spans(export))
+            reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    return OtlpHttpHandler
 
 
 class OtlpReceiver:
@@ -96,13 +125,18 @@ class OtlpReceiver:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(self))
+        self.http_endpoint = f"http://127.0.0.1:{self._http.server_address[1]}"
 
     def start(self) -> OtlpReceiver:
         self._server.start()
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
         self._server.stop(grace=None)
+        self._http.shutdown()
+        self._http.server_close()
 
     def _add(self, spans: list[ReceivedSpan]) -> None:
         with self._changed:

@@ -105,7 +105,7 @@ def test_without_an_endpoint_spans_go_to_a_readable_file(database_url: str, tmp_
 def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
     tmp_path: Path,
 ) -> None:
-    ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL")}
+    ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL", "FRONTEND_URL")}
     env = base_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
         SPANS_FILE=str(tmp_path / "spans.log"),
@@ -144,6 +144,23 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
             timeout=TIMEOUT,
         )
         assert order.status_code == 422  # a new user has no money: the whole path works
+        page = requests.get(f"http://127.0.0.1:{ports['FRONTEND_URL']}/", timeout=TIMEOUT)
+        assert "Place Order" in page.text
+        # Through the frontend's proxy, and (no collector) its own trace viewer.
+        proxied = requests.get(
+            f"http://127.0.0.1:{ports['FRONTEND_URL']}/products", timeout=TIMEOUT
+        )
+        assert proxied.status_code == 200
+        trace_id = trace_id_of(proxied)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            viewer = requests.get(
+                f"http://127.0.0.1:{ports['FRONTEND_URL']}/traces/{trace_id}", timeout=TIMEOUT
+            )
+            if "GET /products" in viewer.text:
+                break
+            time.sleep(0.3)
+        assert "GET /products" in viewer.text
     finally:
         make.send_signal(signal.SIGTERM)
         rest, _ = make.communicate(timeout=30)

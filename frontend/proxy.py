@@ -1,0 +1,126 @@
+"""Same-origin forwarding: the API paths to the services, ``/otlp-http/`` to the collector."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+from flask import Blueprint, Response, current_app, jsonify, request
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from requests.adapters import HTTPAdapter
+
+from frontend.otlp_lines import span_lines_from_otlp
+from frontend.settings import FrontendSettings
+
+bp = Blueprint("proxy", __name__)
+
+# Headers that describe one hop, not the message: never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-encoding",
+    }
+)
+API_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+_session = requests.Session()
+_session.mount("http://", HTTPAdapter(pool_maxsize=32))
+_spans_file_lock = threading.Lock()
+
+
+def _settings() -> FrontendSettings:
+    settings: FrontendSettings = current_app.extensions["frontend_settings"]
+    return settings
+
+
+def _forward(base_url: str, what: str) -> Response:
+    """Send this request on to ``base_url`` (same path and query) and relay the answer."""
+    url = base_url + request.full_path.rstrip("?")
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    try:
+        upstream = _session.request(
+            request.method,
+            url,
+            data=request.get_data(),
+            headers=headers,
+            timeout=(2, 30),
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        response = jsonify(
+            error="upstream_unavailable",
+            message=f"The {what} is unreachable from the frontend ({type(exc).__name__}).",
+        )
+        response.status_code = 502
+        return response
+    relayed = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+    return Response(upstream.content, status=upstream.status_code, headers=relayed)
+
+
+@bp.route("/users", methods=API_METHODS)
+@bp.route("/users/<path:_rest>", methods=API_METHODS)
+def users(_rest: str = "") -> Response:
+    return _forward(_settings().user_url, "users service")
+
+
+@bp.route("/payments/<path:_rest>", methods=API_METHODS)
+def payments(_rest: str) -> Response:
+    return _forward(_settings().payment_url, "payment service")
+
+
+@bp.route("/orders", methods=API_METHODS)
+@bp.route("/orders/<path:_rest>", methods=API_METHODS)
+@bp.route("/products", methods=API_METHODS)
+def orders(_rest: str = "") -> Response:
+    return _forward(_settings().order_url, "order service")
+
+
+@bp.post("/otlp-http/v1/traces")
+def browser_spans() -> Response:
+    """The browser's spans: to the collector, or (no collector) into the local spans file."""
+    settings = _settings()
+    if settings.collector_otlp_http_url:
+        return _forward_to_collector(settings.collector_otlp_http_url)
+    try:
+        export = ExportTraceServiceRequest.FromString(request.get_data())
+    except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
+        response = jsonify(error="invalid_otlp", message="Not an OTLP/protobuf trace export.")
+        response.status_code = 400
+        return response
+    lines = "".join(line.format() + "\n" for line in span_lines_from_otlp(export))
+    with _spans_file_lock, open(settings.spans_file, "a", encoding="utf-8") as spans_file:
+        spans_file.write(lines)
+    return Response(
+        ExportTraceServiceResponse().SerializeToString(), mimetype="application/x-protobuf"
+    )
+
+
+def _forward_to_collector(collector_url: str) -> Response:
+    headers = {"Content-Type": request.headers.get("Content-Type", "application/x-protobuf")}
+    try:
+        upstream = _session.post(
+            collector_url + "/v1/traces", data=request.get_data(), headers=headers, timeout=(2, 10)
+        )
+    except requests.RequestException as exc:
+        response = jsonify(
+            error="collector_unavailable",
+            message=f"The collector is unreachable ({type(exc).__name__}).",
+        )
+        response.status_code = 502
+        return response
+    return Response(
+        upstream.content,
+        status=upstream.status_code,
+        mimetype=upstream.headers.get("Content-Type", "application/x-protobuf"),
+    )

@@ -1,0 +1,69 @@
+"""A small trace viewer for runs without a collector: ``/traces/<trace_id>`` reads the spans file.
+
+With SigNoz or Jaeger configured, the page links to their UI instead (``TRACE_UI_URL``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template
+
+from frontend.settings import FrontendSettings
+from shared.span_lines import SpanLine, read_trace
+
+bp = Blueprint("viewer", __name__)
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One span in the waterfall: its depth in the tree and its bar, in % of the trace."""
+
+    span: SpanLine
+    depth: int
+    offset_pct: float
+    width_pct: float
+
+
+def waterfall(spans: list[SpanLine]) -> list[Row]:
+    """Spans depth-first (children under their parent, in start order), with bar geometry."""
+    if not spans:
+        return []
+    known = {span.span_id for span in spans}
+    children: dict[str | None, list[SpanLine]] = {}
+    for span in spans:
+        parent = span.parent_id if span.parent_id in known else None
+        children.setdefault(parent, []).append(span)
+    start = min(span.start_ns for span in spans)
+    end = max(span.start_ns + span.duration_ms * 1e6 for span in spans)
+    total = max(end - start, 1.0)
+    rows: list[Row] = []
+
+    def visit(parent: str | None, depth: int) -> None:
+        for span in sorted(children.get(parent, []), key=lambda s: s.start_ns):
+            offset = (span.start_ns - start) / total * 100
+            width = max(span.duration_ms * 1e6 / total * 100, 0.3)
+            rows.append(Row(span, depth, offset, min(width, 100 - offset)))
+            visit(span.span_id, depth + 1)
+
+    visit(None, 0)
+    return rows
+
+
+@bp.get("/traces/<trace_id>")
+def show_trace(trace_id: str) -> str:
+    """The spans of one trace as an indented waterfall."""
+    if not TRACE_ID.match(trace_id):
+        abort(404)
+    settings: FrontendSettings = current_app.extensions["frontend_settings"]
+    path = Path(settings.spans_file)
+    spans = read_trace(path.open(encoding="utf-8"), trace_id) if path.exists() else []
+    rows = waterfall(spans)
+    total_ms = max((r.span.duration_ms for r in rows if r.depth == 0), default=0.0)
+    services = sorted({row.span.service for row in rows})
+    return render_template(
+        "trace.html", trace_id=trace_id, rows=rows, total_ms=total_ms, services=services
+    )

@@ -1,0 +1,76 @@
+"""One readable line per span: what local runs without a collector write to ``SPANS_FILE``.
+
+``2026-11-20T23:25:37.042Z user-service trace=<32 hex> span=<16 hex> parent=<16 hex or -> \
+SERVER "GET /users/<id:user_id>" 3.2ms UNSET app.user.id=1 ...``
+
+The same format is parsed back by the frontend's small built-in trace viewer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+_LINE = re.compile(
+    r"^(?P<start>\S+) (?P<service>\S+) trace=(?P<trace_id>[0-9a-f]{32}) "
+    r"span=(?P<span_id>[0-9a-f]{16}) parent=(?P<parent_id>[0-9a-f]{16}|-) "
+    r'(?P<kind>[A-Z]+) "(?P<name>.*)" (?P<duration_ms>[0-9.]+)ms (?P<status>[A-Z]+)'
+    r"(?: (?P<attributes>.*))?$"
+)
+
+
+@dataclass(frozen=True)
+class SpanLine:
+    """The fields of a span a person needs to read a trace."""
+
+    start_ns: int
+    service: str
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    kind: str
+    name: str
+    duration_ms: float
+    status: str
+    attributes: Mapping[str, object] = field(default_factory=dict)
+
+    def format(self) -> str:
+        start = datetime.fromtimestamp(self.start_ns / 1e9, UTC)
+        stamp = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond:06d}Z"
+        attributes = " ".join(f"{key}={value!r}" for key, value in self.attributes.items())
+        name = self.name.replace("\n", " ").replace('"', "'")
+        return (
+            f"{stamp} {self.service} trace={self.trace_id} span={self.span_id} "
+            f'parent={self.parent_id or "-"} {self.kind} "{name}" {self.duration_ms:.1f}ms '
+            f"{self.status} {attributes}"
+        ).rstrip()
+
+
+def parse_span_line(line: str) -> SpanLine | None:
+    """The span a line describes, or ``None`` for anything else (attributes stay text)."""
+    match = _LINE.match(line.rstrip("\n"))
+    if match is None:
+        return None
+    start = datetime.strptime(match["start"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    parent = match["parent_id"]
+    return SpanLine(
+        start_ns=int(start.timestamp() * 1e6) * 1000,
+        service=match["service"],
+        trace_id=match["trace_id"],
+        span_id=match["span_id"],
+        parent_id=None if parent == "-" else parent,
+        kind=match["kind"],
+        name=match["name"],
+        duration_ms=float(match["duration_ms"]),
+        status=match["status"],
+        attributes={"text": match["attributes"] or ""},
+    )
+
+
+def read_trace(lines: Iterable[str], trace_id: str) -> list[SpanLine]:
+    """Every span of ``trace_id`` in ``lines``, in start order."""
+    needle = f"trace={trace_id} "
+    spans = [parse_span_line(line) for line in lines if needle in line]
+    return sorted((span for span in spans if span is not None), key=lambda span: span.start_ns)

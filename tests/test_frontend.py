@@ -1,0 +1,242 @@
+"""The demo page in real headless Chromium: each click is one trace from the browser to the SQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
+from tests.stack import ROOT, ServiceProcess, Stack, base_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TRACE_UI = "http://localhost:16686/trace/{trace_id}"
+UI_TIMEOUT_MS = 20_000
+HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.fixture(scope="session")
+def frontend(
+    stack: Stack, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """The frontend server in front of the stack, forwarding browser spans to the receiver."""
+    env = base_env(
+        USER_URL=stack.users.url,
+        PAYMENT_URL=stack.payment.url,
+        ORDER_URL=f"127.0.0.1:{stack.order.port}",
+        COLLECTOR_OTLP_HTTP_URL=receiver.http_endpoint,
+        TRACE_UI_URL=TRACE_UI,
+    )
+    server = ServiceProcess("frontend", env, tmp_path_factory.mktemp("frontend") / "frontend.log")
+    yield server.start().wait_ready()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, frontend: ServiceProcess) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(UI_TIMEOUT_MS)
+    opened.goto(frontend.url + "/")
+    expect(opened.locator("#product-select option").first).to_be_attached()
+    yield opened
+    context.close()
+
+
+def _create_user(page: Page) -> None:
+    page.get_by_role("button", name="Create User").click()
+    expect(page.locator("#create-user-result .status")).to_contain_text("201")
+
+
+def _names(spans: list[ReceivedSpan]) -> set[tuple[str, str]]:
+    return {(span.service, span.name) for span in spans}
+
+
+def test_click_through_create_transfer_order_is_one_trace_per_click(
+    page: Page, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    _create_user(page)
+    expect(page.locator("#balance")).to_have_text("$0.00")
+
+    page.get_by_label("Amount (dollars)").fill("100.00")
+    page.get_by_role("button", name="Transfer Fund").click()
+    expect(page.locator("#transfer-result .status")).to_contain_text("200")
+    expect(page.locator("#balance")).to_have_text("$100.00")
+
+    page.get_by_label("Product").select_option(label="T-shirt — $25.00")
+    page.get_by_role("button", name="Place Order").click()
+    result = page.locator("#order-result")
+    expect(result.locator(".status")).to_contain_text("201")
+    expect(result.locator("pre")).to_contain_text('"status": "PAID"')
+    expect(page.locator("#balance")).to_have_text("$75.00")
+
+    trace_id = result.locator(".trace-id").inner_text()
+    assert len(trace_id) == 32
+    link = result.locator("a.trace-link")
+    assert link.get_attribute("href") == TRACE_UI.format(trace_id=trace_id)
+
+    shot = Path(os.environ.get("SCREENSHOT_PATH", tmp_path / "frontend.png"))
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+    spans = receiver.wait_for_trace(
+        trace_id,
+        lambda found: (
+            {
+                ("frontend", "click Place Order"),
+                ("order-service", "POST /orders"),
+                ("order-service", "insert order"),
+                ("user-service", "get user"),
+            }
+            <= _names(found)
+        ),
+    )
+    (root,) = [span for span in spans if not span.parent_span_id]
+    assert (root.service, root.name) == ("frontend", "click Place Order")
+    assert root.attributes["app.product.id"] == 2
+    order_server = next(
+        s for s in spans if (s.service, s.name) == ("order-service", "POST /orders")
+    )
+    fetch = next(s for s in spans if s.span_id == order_server.parent_span_id)
+    assert (fetch.service, fetch.kind) == ("frontend", CLIENT)
+    assert fetch.parent_span_id == root.span_id
+    assert any(s.service == "user-service" and s.kind == SERVER for s in spans)
+    assert any("db.statement" in s.attributes for s in spans if s.service == "order-service")
+    assert any("db.statement" in s.attributes for s in spans if s.service == "user-service")
+    assert {s.service for s in spans} == {"frontend", "order-service", "user-service"}
+
+    # The transfer click is a trace of its own, through payment to users.
+    transfer_trace = page.locator("#transfer-result .trace-id").inner_text()
+    assert transfer_trace != trace_id
+    transfer_spans = receiver.wait_for_trace(
+        transfer_trace,
+        lambda found: (
+            {("frontend", "click Transfer Fund"), ("user-service", "update user amount")}
+            <= _names(found)
+        ),
+    )
+    assert {s.service for s in transfer_spans} == {"frontend", "payment-service", "user-service"}
+    assert receiver.wait_for(
+        bool, lambda span: span.service == "frontend" and span.name == "documentLoad"
+    )
+
+
+def test_insufficient_funds_shows_the_error_message(page: Page) -> None:
+    _create_user(page)
+    page.get_by_label("Product").select_option(label="Coffee mug — $12.00")
+    page.get_by_role("button", name="Place Order").click()
+    result = page.locator("#order-result")
+    expect(result.locator(".status")).to_contain_text("422")
+    expect(result).to_have_class("result error")
+    expect(result.locator(".message")).to_contain_text("Insufficient funds")
+    expect(result.locator(".message")).to_contain_text("1200 cents short")
+    expect(result.locator(".trace-id")).to_have_text(HEX_TRACE_ID)
+    expect(page.locator("#balance")).to_have_text("$0.00")
+
+
+def test_transfer_before_creating_a_user_explains_itself(page: Page) -> None:
+    page.get_by_role("button", name="Transfer Fund").click()
+    expect(page.locator("#transfer-result")).to_contain_text("Create a user first")
+
+
+def test_without_a_collector_browser_spans_reach_the_spans_file_and_viewer(
+    tmp_path: Path,
+) -> None:
+    spans_file = tmp_path / "spans.log"
+    env = base_env(COLLECTOR_OTLP_HTTP_URL="", SPANS_FILE=str(spans_file))
+    server = ServiceProcess("frontend", env, tmp_path / "frontend.log").start().wait_ready()
+    try:
+        config = requests.get(server.url + "/config.js", timeout=10).text
+        assert '"traceUiUrl": "/traces/{trace_id}"' in config
+        trace_id = bytes(range(16))
+        root = Span(trace_id=trace_id, span_id=b"\x01" * 8, name="click Place Order", kind=1)
+        root.start_time_unix_nano, root.end_time_unix_nano = 1_000_000_000, 1_050_000_000
+        child = Span(
+            trace_id=trace_id,
+            span_id=b"\x02" * 8,
+            parent_span_id=b"\x01" * 8,
+            name="HTTP POST",
+            kind=3,
+        )
+        child.start_time_unix_nano, child.end_time_unix_nano = 1_010_000_000, 1_040_000_000
+        export = ExportTraceServiceRequest(
+            resource_spans=[
+                ResourceSpans(
+                    resource=Resource(
+                        attributes=[
+                            KeyValue(key="service.name", value=AnyValue(string_value="frontend"))
+                        ]
+                    ),
+                    scope_spans=[ScopeSpans(spans=[child, root])],
+                )
+            ]
+        )
+        posted = requests.post(
+            server.url + "/otlp-http/v1/traces",
+            data=export.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=10,
+        )
+        assert posted.status_code == 200
+        assert f"trace={trace_id.hex()}" in spans_file.read_text()
+
+        viewer = requests.get(f"{server.url}/traces/{trace_id.hex()}", timeout=10)
+        assert viewer.status_code == 200
+        html = viewer.text
+        assert html.index("click Place Order") < html.index("HTTP POST")
+        assert "2 spans from frontend" in html
+        bad = requests.post(server.url + "/otlp-http/v1/traces", data=b"\xff garbage", timeout=10)
+        assert bad.status_code == 400
+    finally:
+        server.stop()
+
+
+def test_bundle_rebuilds_identically_from_the_lock_file(tmp_path: Path) -> None:
+    """The committed otel-tracing.js is exactly what `npm ci && npm run build` produces."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed to check the browser bundle")
+    source = ROOT / "frontend"
+    work = tmp_path / "frontend"
+    work.mkdir()
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(source / name, work / name)
+    shutil.copytree(source / "src", work / "src")
+    (work / "static").mkdir()
+    npm = {"cwd": work, "capture_output": True, "text": True, "timeout": 300}
+    installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], **npm)  # type: ignore[call-overload]
+    assert installed.returncode == 0, installed.stderr
+    built = subprocess.run(["npm", "run", "build"], **npm)  # type: ignore[call-overload]
+    assert built.returncode == 0, built.stderr
+    rebuilt = (work / "static" / "otel-tracing.js").read_bytes()
+    assert rebuilt == (source / "static" / "otel-tracing.js").read_bytes()
