@@ -29,10 +29,10 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 # A virtualenv with the pinned versions of requirements.lock; rebuilt when either file changes.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements-dev.lock -e '.[test]'
 	touch $@
 
 .env:
@@ -49,14 +49,18 @@ browser:
 bundle:
 	cd frontend && npm ci --no-audit --no-fund && npm run build
 
-# Re-pin every dependency (runtime and test) after changing pyproject.toml.
+# Re-pin the dependencies after changing pyproject.toml: requirements.lock holds what the
+# services run with (the container image installs exactly it), requirements-dev.lock adds
+# the test tools.
 lock:
 	rm -rf build/lock-venv
 	$(PYTHON) -m venv build/lock-venv
 	build/lock-venv/bin/pip install --quiet --upgrade pip
+	build/lock-venv/bin/pip install --quiet .
+	build/lock-venv/bin/pip freeze | grep -v '^tracing-demo' > requirements.lock
 	build/lock-venv/bin/pip install --quiet '.[test]'
-	build/lock-venv/bin/pip freeze --exclude-editable | grep -v '^tracing-demo' > requirements.lock
-	rm -rf build/lock-venv
+	build/lock-venv/bin/pip freeze | grep -v '^tracing-demo' > requirements-dev.lock
+	rm -rf build
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, make_url, select
+from sqlalchemy import Engine, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,23 @@ log = logging.getLogger("init-db")
 
 
 def init_db(engine: Engine) -> int:
-    """Create missing tables and insert missing seed products; return how many were inserted."""
+    """Create missing tables and insert missing seed products; return how many were inserted.
+
+    On MySQL a named lock serialises concurrent runs (several pods' init containers may start
+    at once), so two of them never race to create the same table or seed the same product.
+    """
+    with engine.connect() as lock_holder:
+        is_mysql = lock_holder.dialect.name in ("mysql", "mariadb")
+        if is_mysql:
+            lock_holder.scalar(text("SELECT GET_LOCK('tracing_demo_init_db', 120)"))
+        try:
+            return _create_schema_and_seed(engine)
+        finally:
+            if is_mysql:
+                lock_holder.scalar(text("SELECT RELEASE_LOCK('tracing_demo_init_db')"))
+
+
+def _create_schema_and_seed(engine: Engine) -> int:
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         existing = set(session.scalars(select(Product.id)))
