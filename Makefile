@@ -38,12 +38,16 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 .env:
 	cp .env.example .env
 
-# The end-to-end tests drive Debian's Chromium (a browser download would fail offline).
+# The end-to-end tests drive Debian's Chromium (a browser download would fail offline) and run
+# the frontend image's nginx config with Debian's nginx.
 browser:
-	@test -x $(CHROMIUM) || { \
-		echo "installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	}
+	@missing=""; \
+	test -x $(CHROMIUM) || missing="chromium"; \
+	test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the tests:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 # Rebuild frontend/static/otel-tracing.js from frontend/package-lock.json (needs Node and npm).
 bundle:

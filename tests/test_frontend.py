@@ -17,6 +17,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.nginx_frontend import NGINX, NginxFrontend
 from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
@@ -35,20 +36,31 @@ UI_TIMEOUT_MS = 20_000
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=["python-server", "nginx"])
 def frontend(
-    stack: Stack, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """The frontend server in front of the stack, forwarding browser spans to the receiver."""
-    env = base_env(
-        USER_URL=stack.users.url,
-        PAYMENT_URL=stack.payment.url,
-        ORDER_URL=f"127.0.0.1:{stack.order.port}",
-        COLLECTOR_OTLP_HTTP_URL=receiver.http_endpoint,
-        TRACE_UI_URL=TRACE_UI,
-    )
-    server = ServiceProcess("frontend", env, tmp_path_factory.mktemp("frontend") / "frontend.log")
-    yield server.start().wait_ready()
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    receiver: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceProcess | NginxFrontend]:
+    """The page's origin in front of the stack: `make run`'s server, or the image's nginx."""
+    variables = {
+        "USER_URL": stack.users.url,
+        "PAYMENT_URL": stack.payment.url,
+        "ORDER_URL": stack.order.url,
+        "COLLECTOR_OTLP_HTTP_URL": receiver.http_endpoint,
+        "TRACE_UI_URL": TRACE_UI,
+    }
+    workdir = tmp_path_factory.mktemp("frontend")
+    server: ServiceProcess | NginxFrontend
+    if request.param == "nginx":
+        if not Path(NGINX).exists():
+            pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
+        server = NginxFrontend(workdir, variables).start()
+    else:
+        server = ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")
+        server.start().wait_ready()
+    yield server
     server.stop()
 
 
@@ -64,7 +76,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, frontend: ServiceProcess) -> Iterator[Page]:
+def page(browser: Browser, frontend: ServiceProcess | NginxFrontend) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1100, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(UI_TIMEOUT_MS)
@@ -81,6 +93,12 @@ def _create_user(page: Page) -> None:
 
 def _names(spans: list[ReceivedSpan]) -> set[tuple[str, str]]:
     return {(span.service, span.name) for span in spans}
+
+
+def _connected(spans: list[ReceivedSpan]) -> bool:
+    """Every span's parent has arrived too (the browser may export a parent before its child)."""
+    ids = {span.span_id for span in spans}
+    return all(not span.parent_span_id or span.parent_span_id in ids for span in spans)
 
 
 def test_click_through_create_transfer_order_is_one_trace_per_click(
@@ -120,6 +138,7 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
                 ("user-service", "get user"),
             }
             <= _names(found)
+            and _connected(found)
         ),
     )
     (root,) = [span for span in spans if not span.parent_span_id]
@@ -144,6 +163,7 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
         lambda found: (
             {("frontend", "click Transfer Fund"), ("user-service", "update user amount")}
             <= _names(found)
+            and _connected(found)
         ),
     )
     assert {s.service for s in transfer_spans} == {"frontend", "payment-service", "user-service"}

@@ -1,0 +1,97 @@
+"""The frontend image's nginx config, run with Debian's nginx in front of the test services."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+from tests.stack import ROOT, free_port
+
+NGINX = "/usr/sbin/nginx"
+TEMPLATE = ROOT / "frontend" / "nginx" / "default.conf.template"
+
+
+def render_template(variables: Mapping[str, str]) -> str:
+    """What the image's entrypoint does: substitute the ``${VAR}`` it has values for."""
+    return re.sub(r"\$\{([A-Z_]+)\}", lambda m: variables.get(m[1], m[0]), TEMPLATE.read_text())
+
+
+class NginxFrontend:
+    """nginx serving ``frontend/static`` with the image's server block, on a free port."""
+
+    def __init__(self, workdir: Path, variables: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        server = render_template(variables)
+        server = server.replace("listen 8080;", f"listen 127.0.0.1:{self.port};")
+        server = server.replace(
+            "root /usr/share/nginx/html;", f"root {ROOT / 'frontend' / 'static'};"
+        )
+        temp = {name: workdir / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temp.values():
+            path.mkdir(parents=True, exist_ok=True)
+        (workdir / "nginx.conf").write_text(
+            f"""
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{}}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+{server}
+}}
+"""
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def check(self) -> subprocess.CompletedProcess[str]:
+        """``nginx -t``: the rendered configuration is valid."""
+        return subprocess.run(
+            [NGINX, "-t", "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def start(self) -> NginxFrontend:
+        self.process = subprocess.Popen(
+            [
+                NGINX,
+                "-p",
+                str(self.workdir),
+                "-c",
+                str(self.workdir / "nginx.conf"),
+                "-g",
+                "daemon off;",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError((self.workdir / "error.log").read_text())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
