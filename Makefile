@@ -8,6 +8,7 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint typecheck format lock clean browser bundle
 
+# Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
 	$(PY) scripts/run_local.py
 

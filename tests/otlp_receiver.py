@@ -101,6 +101,7 @@ def _http_handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404)
                 return
             export = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+            receiver.http_headers.append({k.lower(): v for k, v in self.headers.items()})
             receiver._add(_received_spans(export))
             reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
             self.send_response(200)
@@ -120,6 +121,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self._spans: list[ReceivedSpan] = []
+        self.http_headers: list[dict[str, str]] = []
         self._changed = threading.Condition()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(self), self._server)

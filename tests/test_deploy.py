@@ -521,3 +521,16 @@ def test_collector_config_is_shared_by_compose_and_kubernetes() -> None:
     config = yaml.safe_load(Path(mounted).read_text())
     assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
     assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+
+
+def test_image_dependencies_include_what_mysql_8_auth_needs() -> None:
+    """PyMySQL needs `cryptography` for MySQL 8's caching_sha2_password; the image installs
+    exactly requirements.lock."""
+    pinned = {
+        line.split("==")[0].lower()
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if "==" in line
+    }
+    assert {"cryptography", "pymysql", "gunicorn", "sqlalchemy"} <= pinned
+    assert "pytest" not in pinned and "playwright" not in pinned
+    assert "COPY requirements.lock" in (ROOT / "Dockerfile").read_text()

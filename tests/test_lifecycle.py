@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from shared.models import SEED_PRODUCTS, Product
 from tests.conftest import run_init_db
@@ -28,6 +30,42 @@ def test_init_db_is_idempotent(database_url: str, db: Engine) -> None:
     assert "0 seed products added" in again.stderr
     with db.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(Product)) == len(SEED_PRODUCTS)
+
+
+def test_concurrent_init_db_runs_on_a_fresh_mysql_database_all_succeed(database_url: str) -> None:
+    """Several pods' init containers may start at once: the named lock keeps them apart."""
+    if not database_url.startswith("mysql"):
+        pytest.skip("the race is MySQL's (SQLite's file lock serialises writers)")
+    admin = create_engine(database_url)
+    fresh = "tracing_demo_init_race"
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {fresh}"))
+        connection.execute(text(f"CREATE DATABASE {fresh}"))
+    fresh_url = admin.url.set(database=fresh).render_as_string(hide_password=False)
+    try:
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "shared.init_db", "--wait", "10"],
+                cwd=ROOT,
+                env=base_env(DATABASE_URL=fresh_url),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [run.communicate(timeout=120)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0, 0], outputs
+        assert sum(f"({len(SEED_PRODUCTS)} seed products added)" in out for out in outputs) == 1
+        engine = create_engine(fresh_url)
+        with engine.connect() as connection:
+            count = connection.scalar(select(func.count()).select_from(Product))
+        engine.dispose()
+        assert count == len(SEED_PRODUCTS)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {fresh}"))
+        admin.dispose()
 
 
 def test_sigterm_flushes_spans_still_waiting_in_the_batch(
@@ -102,8 +140,9 @@ def test_without_an_endpoint_spans_go_to_a_readable_file(database_url: str, tmp_
     assert "Failed to export" not in users.log()
 
 
-def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
-    tmp_path: Path,
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
+    tmp_path: Path, stop_signal: int
 ) -> None:
     ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL", "FRONTEND_URL")}
     env = base_env(
@@ -120,6 +159,7 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     output: list[str] = []
     try:
@@ -162,7 +202,12 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_sigterm(
             time.sleep(0.3)
         assert "GET /products" in viewer.text
     finally:
-        make.send_signal(signal.SIGTERM)
+        if stop_signal == signal.SIGINT:
+            # Ctrl-C: the terminal signals the whole foreground process group.
+            os.killpg(make.pid, signal.SIGINT)
+        else:
+            # `kill PID` / a supervisor: only make gets it (and passes SIGTERM on).
+            make.send_signal(signal.SIGTERM)
         rest, _ = make.communicate(timeout=30)
     assert "stopped." in rest
     deadline = time.monotonic() + 30
