@@ -39,6 +39,12 @@ _session.mount("http://", HTTPAdapter(pool_maxsize=32))
 _spans_file_lock = threading.Lock()
 
 
+def _json_error(status: int, code: str, message: str) -> Response:
+    response = jsonify(error=code, message=message)
+    response.status_code = status
+    return response
+
+
 def _settings() -> FrontendSettings:
     settings: FrontendSettings = current_app.extensions["frontend_settings"]
     return settings
@@ -58,12 +64,8 @@ def _forward(base_url: str, what: str) -> Response:
             allow_redirects=False,
         )
     except requests.RequestException as exc:
-        response = jsonify(
-            error="upstream_unavailable",
-            message=f"The {what} is unreachable from the frontend ({type(exc).__name__}).",
-        )
-        response.status_code = 502
-        return response
+        message = f"The {what} is unreachable from the frontend ({type(exc).__name__})."
+        return _json_error(502, "upstream_unavailable", message)
     relayed = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
     return Response(upstream.content, status=upstream.status_code, headers=relayed)
 
@@ -95,9 +97,7 @@ def browser_spans() -> Response:
     try:
         export = ExportTraceServiceRequest.FromString(request.get_data())
     except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
-        response = jsonify(error="invalid_otlp", message="Not an OTLP/protobuf trace export.")
-        response.status_code = 400
-        return response
+        return _json_error(400, "invalid_otlp", "Not an OTLP/protobuf trace export.")
     lines = "".join(line.format() + "\n" for line in span_lines_from_otlp(export))
     with _spans_file_lock, open(settings.spans_file, "a", encoding="utf-8") as spans_file:
         spans_file.write(lines)
@@ -113,12 +113,8 @@ def _forward_to_collector(collector_url: str) -> Response:
             collector_url + "/v1/traces", data=request.get_data(), headers=headers, timeout=(2, 10)
         )
     except requests.RequestException as exc:
-        response = jsonify(
-            error="collector_unavailable",
-            message=f"The collector is unreachable ({type(exc).__name__}).",
-        )
-        response.status_code = 502
-        return response
+        message = f"The collector is unreachable ({type(exc).__name__})."
+        return _json_error(502, "collector_unavailable", message)
     return Response(
         upstream.content,
         status=upstream.status_code,

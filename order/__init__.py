@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from shared.app import add_readiness_check, attach_database, create_service_app
+from shared.app import attach_database, attach_users_client, create_service_app
 from shared.settings import Settings
-from shared.users_client import UsersClient
 
 SERVICE_NAME = "order-service"
 
@@ -16,13 +15,7 @@ def create_app(config: Settings | None = None) -> Flask:
     settings = config or Settings.from_env()
     app = create_service_app(__name__, SERVICE_NAME, settings)
     attach_database(app, settings)
-    users = UsersClient(
-        settings.user_url,
-        connect_timeout=settings.http_connect_timeout,
-        read_timeout=settings.http_read_timeout,
-    )
-    app.extensions["users_client"] = users
-    add_readiness_check(app, "users-service", users.check_health)
+    attach_users_client(app, settings)
 
     from order.routes import bp
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.app import db_session
+from shared.app import db_session, users_client
 from shared.db import rows_affected
 from shared.errors import NotFound, Unprocessable
 from shared.models import Order, Product, User
 from shared.spans import business_span
-from shared.users_client import UsersClient
 from shared.validation import ID, parse_json_body
 
 bp = Blueprint("order", __name__)
@@ -36,7 +35,7 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
     """Buy one product for a user: debit the price and record the order in one transaction."""
     body = parse_json_body(ORDER_FIELDS)
     user_id, product_id = body["user_id"], body["product_id"]
-    users: UsersClient = current_app.extensions["users_client"]
+    users = users_client()
     # The HTTP hop a trace shows as order-service -> user-service; it also 404s unknown users.
     users.get_user(user_id)
     attributes = {"app.user.id": user_id, "app.product.id": product_id}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
+from shared.app import users_client
 from shared.spans import business_span
-from shared.users_client import UsersClient
 from shared.validation import AMOUNT, parse_json_body
 
 bp = Blueprint("payment", __name__)
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 def transfer(user_id: int) -> Response:
     """Credit ``amount`` cents to the user; the users service applies it atomically."""
     amount: int = parse_json_body({"amount": AMOUNT})["amount"]
-    users: UsersClient = current_app.extensions["users_client"]
+    users = users_client()
     with business_span("transfer funds", {"app.user.id": user_id, "app.amount": amount}) as span:
         user = users.credit(user_id, amount)
         span.set_attribute("app.user.balance", user["amount"])

@@ -17,6 +17,7 @@ from shared.db import create_db_engine
 from shared.errors import ApiError, error_response, register_error_handlers
 from shared.settings import Settings
 from shared.telemetry import tracing_configured
+from shared.users_client import UsersClient
 from shared.validation import IdConverter
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,24 @@ def attach_database(app: Flask, settings: Settings) -> Engine:
     app.extensions["sessionmaker"] = sessionmaker(engine)
     add_readiness_check(app, "database", lambda: _ping_database(engine))
     return engine
+
+
+def attach_users_client(app: Flask, settings: Settings) -> UsersClient:
+    """Give the app its pooled client to the users service, and a readiness check for it."""
+    users = UsersClient(
+        settings.user_url,
+        connect_timeout=settings.http_connect_timeout,
+        read_timeout=settings.http_read_timeout,
+    )
+    app.extensions["users_client"] = users
+    add_readiness_check(app, "users-service", users.check_health)
+    return users
+
+
+def users_client() -> UsersClient:
+    """The current app's client to the users service."""
+    client: UsersClient = current_app.extensions["users_client"]
+    return client
 
 
 def db_session() -> Session:

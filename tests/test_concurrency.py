@@ -14,6 +14,26 @@ CONCURRENT_ORDERS = 60
 AFFORDABLE = 7
 
 
+def order_status(stack: Stack, user_id: int, product_id: int) -> int:
+    """Place one order on a connection of its own; return the HTTP status."""
+    with requests.Session() as session:
+        return session.post(
+            stack.order.url + "/orders",
+            json={"user_id": user_id, "product_id": product_id},
+            timeout=60,
+        ).status_code
+
+
+def transfer_status(stack: Stack, user_id: int, amount: int) -> int:
+    """Transfer ``amount`` on a connection of its own; return the HTTP status."""
+    with requests.Session() as session:
+        return session.put(
+            f"{stack.payment.url}/payments/transfer/id/{user_id}",
+            json={"amount": amount},
+            timeout=60,
+        ).status_code
+
+
 def test_concurrent_orders_never_overdraw_and_each_success_is_debited_once(
     stack: Stack, http: requests.Session, db: Engine
 ) -> None:
@@ -22,16 +42,12 @@ def test_concurrent_orders_never_overdraw_and_each_success_is_debited_once(
     leftover = price // 2
     user = create_user(http, stack, balance=AFFORDABLE * price + leftover)
 
-    def place_order(_: int) -> int:
-        with requests.Session() as session:
-            return session.post(
-                stack.order.url + "/orders",
-                json={"user_id": user["id"], "product_id": product["id"]},
-                timeout=60,
-            ).status_code
-
     with ThreadPoolExecutor(max_workers=CONCURRENT_ORDERS) as pool:
-        statuses = list(pool.map(place_order, range(CONCURRENT_ORDERS)))
+        statuses = list(
+            pool.map(
+                lambda _: order_status(stack, user["id"], product["id"]), range(CONCURRENT_ORDERS)
+            )
+        )
 
     assert statuses.count(201) == AFFORDABLE, statuses
     assert statuses.count(422) == CONCURRENT_ORDERS - AFFORDABLE, statuses
@@ -45,16 +61,10 @@ def test_concurrent_transfers_lose_no_credit(
     user = create_user(http, stack)
     amounts = [100 + i for i in range(50)]
 
-    def transfer(amount: int) -> int:
-        with requests.Session() as session:
-            return session.put(
-                f"{stack.payment.url}/payments/transfer/id/{user['id']}",
-                json={"amount": amount},
-                timeout=60,
-            ).status_code
-
     with ThreadPoolExecutor(max_workers=len(amounts)) as pool:
-        statuses = list(pool.map(transfer, amounts))
+        statuses = list(
+            pool.map(lambda amount: transfer_status(stack, user["id"], amount), amounts)
+        )
 
     assert statuses == [200] * len(amounts)
     assert balance_of(db, user["id"]) == sum(amounts)
@@ -68,25 +78,13 @@ def test_concurrent_orders_and_transfers_conserve_money(
     user = create_user(http, stack, balance=product["price"] * 3)
     credits = [product["price"]] * 20
 
-    def order(_: int) -> int:
-        with requests.Session() as session:
-            return session.post(
-                stack.order.url + "/orders",
-                json={"user_id": user["id"], "product_id": product["id"]},
-                timeout=60,
-            ).status_code
-
-    def credit(amount: int) -> int:
-        with requests.Session() as session:
-            return session.put(
-                f"{stack.payment.url}/payments/transfer/id/{user['id']}",
-                json={"amount": amount},
-                timeout=60,
-            ).status_code
-
     with ThreadPoolExecutor(max_workers=60) as pool:
-        order_results = [pool.submit(order, i) for i in range(40)]
-        credit_results = [pool.submit(credit, amount) for amount in credits]
+        order_results = [
+            pool.submit(order_status, stack, user["id"], product["id"]) for _ in range(40)
+        ]
+        credit_results = [
+            pool.submit(transfer_status, stack, user["id"], amount) for amount in credits
+        ]
         statuses = [f.result() for f in order_results]
         assert [f.result() for f in credit_results] == [200] * len(credits)
 
