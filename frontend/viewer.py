@@ -60,7 +60,10 @@ def show_trace(trace_id: str) -> str:
         abort(404)
     settings: FrontendSettings = current_app.extensions["frontend_settings"]
     path = Path(settings.spans_file)
-    spans = read_trace(path.open(encoding="utf-8"), trace_id) if path.exists() else []
+    spans: list[SpanLine] = []
+    if path.exists():
+        with path.open(encoding="utf-8") as lines:
+            spans = read_trace(lines, trace_id)
     rows = waterfall(spans)
     total_ms = max((r.span.duration_ms for r in rows if r.depth == 0), default=0.0)
     services = sorted({row.span.service for row in rows})
