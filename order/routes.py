@@ -9,9 +9,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.app import db_session, users_client
-from shared.db import rows_affected
+from shared.db import rows_affected, slow_statement
 from shared.errors import NotFound, Unprocessable
 from shared.models import Order, Product, User
+from shared.scenarios import Scenario, is_active, scenario_settings
 from shared.spans import business_span
 from shared.validation import ID, parse_json_body
 
@@ -67,6 +68,10 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> Order:
     product = session.get(Product, product_id)
     if product is None:
         raise NotFound(f"Product {product_id} does not exist.", code="product_not_found")
+    if is_active(Scenario.LOCK_CONTENTION):
+        _lock_user_row_and_hold_it(session, user_id)
+    if is_active(Scenario.SLOW_DB):
+        session.execute(slow_statement(scenario_settings().slow_db_ms / 1000))
     debited = rows_affected(
         session,
         update(User)
@@ -96,3 +101,14 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> Order:
     session.add(order)
     session.flush()
     return order
+
+
+def _lock_user_row_and_hold_it(session: Session, user_id: int) -> None:
+    """``lock-contention``: take the user's row lock first and keep it a while.
+
+    Concurrent orders for the same user then wait for the lock one after the other: on MySQL
+    in ``SELECT ... FOR UPDATE``, on SQLite (one writer at a time) in ``BEGIN IMMEDIATE``.
+    """
+    with business_span("lock user row", {"app.user.id": user_id}):
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        session.execute(slow_statement(scenario_settings().lock_hold_ms / 1000))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Engine, Update, create_engine, event, make_url
+from sqlalchemy import Engine, TextClause, Update, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -55,6 +56,8 @@ def _create_sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
+        # MySQL has SLEEP(); give SQLite one, so `SELECT sleep(...)` is one statement for both.
+        dbapi_connection.create_function("sleep", 1, _sqlite_sleep)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -65,6 +68,16 @@ def _create_sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _sqlite_sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return 0
+
+
+def slow_statement(seconds: float) -> TextClause:
+    """A statement that takes ``seconds`` inside the database (the slow-db scenario)."""
+    return text("SELECT sleep(:seconds)").bindparams(seconds=seconds)
 
 
 def rows_affected(session: Session, statement: Update) -> int:

@@ -13,6 +13,10 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the process should not start."""
+
+
 class ApiError(Exception):
     """An error the API reports as ``{"error": code, "message": message}`` with ``status``."""
 

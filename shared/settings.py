@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import URL, make_url
 
+from shared.errors import ConfigError
+from shared.scenarios import ScenarioSettings
+
+__all__ = ["ConfigError", "Settings"]
+
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
 DEFAULT_CORS_ORIGINS = ("http://localhost:5000", "http://127.0.0.1:5000")
-
-
-class ConfigError(ValueError):
-    """A configuration variable is missing or malformed; the process should not start."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Settings:
     http_connect_timeout: float
     http_read_timeout: float
     max_body_bytes: int
+    scenarios: ScenarioSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,6 +40,7 @@ class Settings:
             http_connect_timeout=_positive_float(env, "HTTP_CONNECT_TIMEOUT", 1.0),
             http_read_timeout=_positive_float(env, "HTTP_READ_TIMEOUT", 5.0),
             max_body_bytes=int(_positive_float(env, "MAX_BODY_BYTES", 16 * 1024)),
+            scenarios=ScenarioSettings.from_env(env),
         )
 
 

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.util.re import parse_env_headers
 
+from shared.scenarios import ScenarioSpanProcessor
 from shared.settings import ConfigError, parse_bool
 from shared.span_lines import SpanLine
 
@@ -73,6 +74,7 @@ def configure_tracing(
             }
         )
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        provider.add_span_processor(ScenarioSpanProcessor())
         exporter = build_span_exporter(env)
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.app import attach_database, create_service_app
+from shared.scenarios import DelayBeforeServing
 from shared.settings import Settings
 
 SERVICE_NAME = "user-service"
@@ -19,4 +20,8 @@ def create_app(config: Settings | None = None) -> Flask:
     from users.routes import bp
 
     app.register_blueprint(bp)
+    # Outside the instrumented app: the users-latency wait happens before the server span.
+    app.wsgi_app = DelayBeforeServing(  # type: ignore[method-assign]
+        app.wsgi_app, settings.scenarios, paths=("/users",)
+    )
     return app

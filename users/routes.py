@@ -9,8 +9,9 @@ from sqlalchemy import update
 
 from shared.app import db_session
 from shared.db import rows_affected
-from shared.errors import NotFound, Unprocessable
+from shared.errors import NotFound, ServiceUnavailable, Unprocessable
 from shared.models import ACCOUNT_MAX, USER_NAME_MAX, User
+from shared.scenarios import should_reject_credit
 from shared.spans import business_span
 from shared.validation import AMOUNT, Text, parse_json_body
 
@@ -56,9 +57,13 @@ def get_user(user_id: int) -> Response:
 def credit_user(user_id: int) -> Response:
     """Add ``amount`` cents to the balance, atomically, and return the updated user."""
     amount: int = parse_json_body(CREDIT_FIELDS)["amount"]
-    with business_span(
-        "update user amount", {"app.user.id": user_id, "app.amount": amount}
-    ) as span:
+    attributes = {"app.user.id": user_id, "app.amount": amount}
+    with business_span("update user amount", attributes) as span:
+        if should_reject_credit():
+            raise ServiceUnavailable(
+                "The ledger rejected this credit (scenario payment-failure); nothing was written.",
+                code="credit_rejected",
+            )
         with db_session() as session, session.begin():
             # One conditional UPDATE: concurrent credits add up and none is lost.
             credited = rows_affected(

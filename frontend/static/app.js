@@ -75,6 +75,19 @@ function showProblem(box, message) {
   box.classList.add("error");
 }
 
+/** The chosen scenario travels as W3C baggage to every service the click reaches. */
+function scenarioBaggage() {
+  const scenario = $("scenario").value;
+  return scenario ? { "demo.scenario": scenario } : {};
+}
+
+/** Run a click's work in its own trace, with the scenario (if any) on span and baggage. */
+function traceClick(name, attributes, work) {
+  const scenario = $("scenario").value;
+  const all = scenario ? { ...attributes, "app.scenario": scenario } : attributes;
+  return tracing.traceClick(name, all, work, scenarioBaggage());
+}
+
 function setUser(user) {
   state.user = user;
   $("current-user").textContent = user ? `#${user.id} (${user.account})` : "none yet";
@@ -100,7 +113,7 @@ function onSubmit(formId, resultId, handler) {
 
 onSubmit("create-user-form", "create-user-result", async (form, box) => {
   const body = { user_name: form.get("user_name"), account: form.get("account") };
-  await tracing.traceClick("click Create User", { "app.action": "create user" }, async (f, span) => {
+  await traceClick("click Create User", { "app.action": "create user" }, async (f, span) => {
     const result = await callApi(f, "POST", "/users", body);
     if (result.ok) {
       setUser(result.payload);
@@ -114,7 +127,7 @@ onSubmit("transfer-form", "transfer-result", async (form, box) => {
   if (!state.user) return showProblem(box, "Create a user first.");
   const cents = Math.round(Number(form.get("amount")) * 100);
   const attributes = { "app.action": "transfer funds", "app.user.id": state.user.id };
-  await tracing.traceClick("click Transfer Fund", attributes, async (f) => {
+  await traceClick("click Transfer Fund", attributes, async (f) => {
     const result = await callApi(f, "PUT", `/payments/transfer/id/${state.user.id}`, {
       amount: cents,
     });
@@ -131,7 +144,7 @@ onSubmit("order-form", "order-result", async (form, box) => {
     "app.user.id": state.user.id,
     "app.product.id": productId,
   };
-  await tracing.traceClick("click Place Order", attributes, async (f) => {
+  await traceClick("click Place Order", attributes, async (f) => {
     const result = await callApi(f, "POST", "/orders", {
       user_id: state.user.id,
       product_id: productId,
