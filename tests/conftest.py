@@ -45,6 +45,12 @@ def _mysql_url() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """The MySQL of TEST_DATABASE_URL, for tests about MySQL alone."""
+    return _mysql_url()
+
+
 def run_init_db(database_url: str) -> subprocess.CompletedProcess[str]:
     """The real ``init-db`` command, as compose and Kubernetes will run it."""
     return subprocess.run(
