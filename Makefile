@@ -6,7 +6,12 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck format lock clean browser bundle
+LOAD_HOST ?= http://localhost:5000
+LOAD_USERS ?= 10
+LOAD_TIME ?= 60s
+LOCUSTFILE := kubernetes/components/load-generator/locustfile.py
+
+.PHONY: run test load lint typecheck format lock clean browser bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
@@ -17,6 +22,11 @@ test: $(STAMP) browser
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Shoppers against a running demo (`make run` in another terminal): headless, bounded, summary.
+load: $(STAMP)
+	$(PY) -m locust --locustfile $(LOCUSTFILE) --headless --users $(LOAD_USERS) \
+		--spawn-rate 5 --run-time $(LOAD_TIME) --host $(LOAD_HOST) --only-summary
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

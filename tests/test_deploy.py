@@ -126,7 +126,8 @@ def env_vars_read_by_code() -> frozenset[str]:
                     key = node.slice
                     if isinstance(key, ast.Constant) and isinstance(key.value, str):
                         names.add(key.value)
-    return frozenset(names)
+    # WSGI request keys read from a request's environ, not from the process environment.
+    return frozenset(name for name in names if name not in {"PATH_INFO", "REQUEST_METHOD"})
 
 
 def env_example_variables() -> set[str]:
@@ -176,8 +177,11 @@ def test_every_rendered_kubernetes_object_is_valid(overlay: str, tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_ingress_component_renders_and_validates(tmp_path: Path) -> None:
-    overlay = tmp_path / "with-ingress"
+@pytest.mark.parametrize(
+    ("component", "kind"), [("ingress", "Ingress"), ("load-generator", "Deployment")]
+)
+def test_optional_components_render_and_validate(component: str, kind: str, tmp_path: Path) -> None:
+    overlay = tmp_path / f"with-{component}"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
         yaml.safe_dump(
@@ -185,15 +189,21 @@ def test_ingress_component_renders_and_validates(tmp_path: Path) -> None:
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
                 "resources": [os.path.relpath(ROOT / "kubernetes/overlays/signoz", overlay)],
-                "components": [os.path.relpath(ROOT / "kubernetes/components/ingress", overlay)],
+                "components": [
+                    os.path.relpath(ROOT / f"kubernetes/components/{component}", overlay)
+                ],
             }
         )
     )
     result = run("kubectl", "kustomize", overlay)
     assert result.returncode == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-    (ingress,) = [d for d in docs if d["kind"] == "Ingress"]
-    assert ingress["metadata"]["namespace"] == "tracing-demo"
+    added = [
+        d
+        for d in docs
+        if d["kind"] == kind and d["metadata"]["name"] in {"frontend", "load-generator"}
+    ]
+    assert added and all(d["metadata"]["namespace"] == "tracing-demo" for d in added)
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(result.stdout)
     assert run(VENV_BIN / "kubernetes-validate", "--strict", manifest).returncode == 0
@@ -534,3 +544,26 @@ def test_image_dependencies_include_what_mysql_8_auth_needs() -> None:
     assert {"cryptography", "pymysql", "gunicorn", "sqlalchemy"} <= pinned
     assert "pytest" not in pinned and "playwright" not in pinned
     assert "COPY requirements.lock" in (ROOT / "Dockerfile").read_text()
+
+
+def test_load_generator_is_an_opt_in_compose_profile() -> None:
+    result = run(
+        compose_binary(),
+        "-f",
+        "docker-compose.yml",
+        "--env-file",
+        ".env.example",
+        "--profile",
+        "load",
+        "config",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    loadgen = json.loads(result.stdout)["services"]["load-generator"]
+    assert loadgen["profiles"] == ["load"]
+    assert "ports" not in loadgen
+    assert "--host=http://frontend:8080" in loadgen["command"]
+    (mount,) = loadgen["volumes"]
+    assert Path(mount["source"]) == ROOT / "kubernetes/components/load-generator/locustfile.py"
+    assert "load-generator" not in compose_config()["services"]

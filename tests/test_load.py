@@ -1,0 +1,76 @@
+"""The load generator plays shoppers for a few seconds: every response is one its scenario
+explains (Locust counts the rest as failures)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from shared.models import User
+from tests.otlp_receiver import OtlpReceiver
+from tests.stack import ROOT, ServiceProcess, Stack, base_env
+
+LOCUSTFILE = ROOT / "kubernetes" / "components" / "load-generator" / "locustfile.py"
+
+
+def test_load_generator_runs_against_the_page_origin(
+    stack: Stack, receiver: OtlpReceiver, db: Engine, tmp_path: Path
+) -> None:
+    frontend = ServiceProcess(
+        "frontend",
+        base_env(
+            USER_URL=stack.users.url,
+            PAYMENT_URL=stack.payment.url,
+            ORDER_URL=stack.order.url,
+            COLLECTOR_OTLP_HTTP_URL=receiver.http_endpoint,
+        ),
+        tmp_path / "frontend.log",
+    ).start()
+    frontend.wait_ready()
+    spans_before = len(receiver.spans())
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "--locustfile",
+                str(LOCUSTFILE),
+                "--headless",
+                "--users",
+                "6",
+                "--spawn-rate",
+                "6",
+                "--run-time",
+                "8s",
+                "--host",
+                frontend.url,
+                "--csv",
+                str(tmp_path / "load"),
+                "--only-summary",
+            ],
+            cwd=tmp_path,
+            env=base_env(LOAD_SCENARIO_SHARE="0.5"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        frontend.stop()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with open(tmp_path / "load_stats.csv") as stats:
+        rows = {row["Name"]: row for row in csv.DictReader(stats)}
+    total = rows["Aggregated"]
+    assert int(total["Request Count"]) >= 20, total
+    assert int(total["Failure Count"]) == 0, total
+    assert {"/users", "/products", "/orders", "/payments/transfer/id/[user_id]"} <= set(rows)
+
+    new_spans = receiver.spans()[spans_before:]
+    scenarios = {s.attributes.get("app.scenario") for s in new_spans} - {None}
+    assert len(scenarios) >= 2, scenarios
+    with db.connect() as connection:
+        assert connection.scalar(select(func.min(User.amount))) >= 0
