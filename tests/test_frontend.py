@@ -260,3 +260,31 @@ def test_bundle_rebuilds_identically_from_the_lock_file(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     rebuilt = (work / "static" / "otel-tracing.js").read_bytes()
     assert rebuilt == (source / "static" / "otel-tracing.js").read_bytes()
+
+
+def test_scenario_selector_sends_baggage_through_every_hop(
+    page: Page, receiver: OtlpReceiver
+) -> None:
+    _create_user(page)
+    page.get_by_label("Amount (dollars)").fill("50.00")
+    page.get_by_role("button", name="Transfer Fund").click()
+    expect(page.locator("#transfer-result .status")).to_contain_text("200")
+
+    page.locator("#scenario").select_option("slow-db")
+    page.get_by_role("button", name="Place Order").click()
+    expect(page.locator("#order-result .status")).to_contain_text("201")
+    trace_id = page.locator("#order-result .trace-id").inner_text()
+    spans = receiver.wait_for_trace(
+        trace_id,
+        lambda found: (
+            {("frontend", "click Place Order"), ("user-service", "get user")} <= _names(found)
+            and any("sleep" in s.attributes.get("db.statement", "").lower() for s in found)
+            and _connected(found)
+        ),
+    )
+    root = next(s for s in spans if not s.parent_span_id)
+    assert root.attributes["app.scenario"] == "slow-db"
+    for service in ("order-service", "user-service"):
+        assert all(
+            s.attributes.get("app.scenario") == "slow-db" for s in spans if s.service == service
+        )
