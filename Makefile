@@ -11,7 +11,7 @@ LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := kubernetes/components/load-generator/locustfile.py
 
-.PHONY: run test load lint typecheck format lock clean browser bundle
+.PHONY: run test load bench lint typecheck format lock clean browser bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
@@ -27,6 +27,15 @@ test: $(STAMP) browser
 load: $(STAMP)
 	$(PY) -m locust --locustfile $(LOCUSTFILE) --headless --users $(LOAD_USERS) \
 		--spawn-rate 5 --run-time $(LOAD_TIME) --host $(LOAD_HOST) --only-summary
+
+# What tracing costs: each flow traced vs untraced against MySQL (the local MariaDB, or
+# BENCH_DATABASE_URL), driven by Debian's hey. Prints a table, writes bench/results/*.json.
+bench: $(STAMP)
+	@command -v hey >/dev/null || { \
+		echo "installing Debian's hey for the benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; \
+	}
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
