@@ -306,26 +306,39 @@ def report(
     }
 
 
+def _row(cells: list[Any], widths: tuple[int, ...]) -> str:
+    """The first cell left-aligned, the others right-aligned."""
+    pairs = enumerate(zip(cells, widths, strict=True))
+    return "".join(f"{c:>{w}}" if i else f"{c:<{w}}" for i, (c, w) in pairs)
+
+
 def print_table(results: dict[str, Any]) -> None:
-    s = results["settings"]
+    s, m = results["settings"], results["machine"]
     print(
-        f"\n{results['machine']['cores']} cores, {results['machine']['cpu']}; {results['machine']['database']}; "
-        f"{s['workers']} workers × {s['threads']} threads per service; saturation at {s['concurrency']} "
-        f"connections, latency at {s['rate']} req/s; {s['seconds']} s per measurement\n"
+        f"\n{m['cores']} cores, {m['cpu']}; {m['database']}; {s['workers']} workers x "
+        f"{s['threads']} threads per service; saturation at {s['concurrency']} connections, "
+        f"latency at {s['rate']} req/s; {s['seconds']} s per measurement\n"
     )
-    header = f"{'flow':<18}{'req/s traced':>13}{'untraced':>10}{'ratio':>7}  {'p50 ms t/u':>12}{'p95 ms t/u':>13}{'p99 ms t/u':>13}  {'spans recv/exp':>15}"
-    print(header)
-    print("-" * len(header))
+    columns = ("flow", "req/s traced", "untraced", "ratio", "p50 ms t/u", "p95 ms t/u")
+    widths = (18, 13, 10, 7, 13, 13, 13, 16)
+    header = [*columns, "p99 ms t/u", "spans recv/exp"]
+    print(_row(header, widths))
+    print("-" * sum(widths))
     for row in results["flows"]:
-        print(
-            f"{row['flow']:<18}{row['rps_traced']:>13}{row['rps_untraced']:>10}{row['throughput_ratio']:>7.2f}  "
-            f"{'%.1f/%.1f' % tuple(row['p50_ms']):>12}{'%.1f/%.1f' % tuple(row['p95_ms']):>13}"
-            f"{'%.1f/%.1f' % tuple(row['p99_ms']):>13}  {row['spans_received']:>7}/{row['spans_expected']:<7}"
-        )
+        cells = [
+            row["flow"],
+            row["rps_traced"],
+            row["rps_untraced"],
+            f"{row['throughput_ratio']:.2f}",
+            "{:.1f}/{:.1f}".format(*row["p50_ms"]),
+            "{:.1f}/{:.1f}".format(*row["p95_ms"]),
+            "{:.1f}/{:.1f}".format(*row["p99_ms"]),
+            f"{row['spans_received']}/{row['spans_expected']}",
+        ]
+        print(_row(cells, widths))
+    ready = results["ready_s"]
     print(f"\nspans per request: {results['spans_per_request']}")
-    print(
-        f"start to all /readyz green: traced {results['ready_s']['traced']} s, untraced {results['ready_s']['untraced']} s"
-    )
+    print(f"start to all /readyz green: traced {ready['traced']} s, untraced {ready['untraced']} s")
     print(f"worker RSS after the run (MiB): {results['worker_rss_mb']}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.app import attach_database, attach_users_client, create_service_app
+from shared.openapi import serve_openapi
 from shared.settings import Settings
 
 SERVICE_NAME = "order-service"
@@ -17,7 +18,11 @@ def create_app(config: Settings | None = None) -> Flask:
     attach_database(app, settings)
     attach_users_client(app, settings)
 
+    from order.openapi import PATHS
     from order.routes import bp
 
     app.register_blueprint(bp)
+    serve_openapi(
+        app, "order-service", "The product catalog and orders paid from a user's balance.", PATHS
+    )
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.app import attach_users_client, create_service_app
+from shared.openapi import serve_openapi
 from shared.settings import Settings
 
 SERVICE_NAME = "payment-service"
@@ -16,7 +17,11 @@ def create_app(config: Settings | None = None) -> Flask:
     app = create_service_app(__name__, SERVICE_NAME, settings)
     attach_users_client(app, settings)
 
+    from payment.openapi import PATHS
     from payment.routes import bp
 
     app.register_blueprint(bp)
+    serve_openapi(
+        app, "payment-service", "Transfers funds to users through the users service.", PATHS
+    )
     return app

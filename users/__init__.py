@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from shared.app import attach_database, create_service_app
+from shared.openapi import serve_openapi
 from shared.scenarios import DelayBeforeServing
 from shared.settings import Settings
 
@@ -17,9 +18,11 @@ def create_app(config: Settings | None = None) -> Flask:
     app = create_service_app(__name__, SERVICE_NAME, settings)
     attach_database(app, settings)
 
+    from users.openapi import PATHS
     from users.routes import bp
 
     app.register_blueprint(bp)
+    serve_openapi(app, "user-service", "Users and their balances, in cents.", PATHS)
     # Outside the instrumented app: the users-latency wait happens before the server span.
     app.wsgi_app = DelayBeforeServing(  # type: ignore[method-assign]
         app.wsgi_app, settings.scenarios, paths=("/users",)
