@@ -26,6 +26,7 @@ class ThrowawayMariaDB:
         installed = subprocess.run(
             [
                 "mariadb-install-db",
+                "--no-defaults",  # ignore the machine's my.cnf (its log and socket paths)
                 f"--datadir={self.datadir}",
                 "--user=root",
                 "--auth-root-authentication-method=normal",
@@ -46,6 +47,7 @@ class ThrowawayMariaDB:
             self.process = subprocess.Popen(
                 [
                     MARIADBD,
+                    "--no-defaults",
                     f"--datadir={self.datadir}",
                     f"--port={self.port}",
                     "--bind-address=127.0.0.1",

@@ -103,6 +103,19 @@ class ServiceProcess:
             raise AssertionError(f"{self.name} did not exit within {timeout}s") from None
         return time.monotonic() - started
 
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers (the master's children)."""
+        assert self.process is not None
+        pid = self.process.pid
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def crash(self) -> None:
+        """SIGKILL the master and every worker at once: the service dies mid-request."""
+        assert self.process is not None
+        for pid in [*self.worker_pids(), self.process.pid]:
+            os.kill(pid, signal.SIGKILL)
+        self.process.wait(30)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 
