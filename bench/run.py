@@ -75,6 +75,9 @@ class ModeResult:
     spans_expected: dict[str, int] = field(default_factory=dict)
     spans_received: dict[str, int] = field(default_factory=dict)
     worker_rss_mb: dict[str, list[float]] = field(default_factory=dict)
+    # CPU the in-process OTLP receiver used during each saturation run, in cores: on this box
+    # it competes with the services; a real collector runs elsewhere.
+    receiver_cores: dict[str, float] = field(default_factory=dict)
 
 
 def hey(flow: Flow, seconds: int, concurrency: int, qps_per_worker: float | None) -> HeyResult:
@@ -178,7 +181,12 @@ def run_mode(mode: str, database_url: str, args: argparse.Namespace, log_dir: Pa
     reset_database(database_url)
     receiver = CountingReceiver().start()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        # OTEL_BSP_* passes through, to try batch settings; other OTEL_* would skew the modes.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("OTEL_") or k.startswith("OTEL_BSP_")
+        },
         "DATABASE_URL": database_url,
         "USER_URL": f"127.0.0.1:{PORTS['users']}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
@@ -218,7 +226,10 @@ def run_mode(mode: str, database_url: str, args: argparse.Namespace, log_dir: Pa
             hey(flow, 2, 4, None)  # warm-up: pools and caches
             if mode == "traced":
                 result.spans_per_request[flow.name] = spans_per_request(flow, receiver)
+            cpu_before = time.process_time()
             result.saturation[flow.name] = hey(flow, args.seconds, args.concurrency, None)
+            receiver_cpu = time.process_time() - cpu_before
+            result.receiver_cores[flow.name] = round(receiver_cpu / args.seconds, 3)
             receiver.settle(quiet_s=EXPORT_QUIET_S)
             receiver.reset()
             fixed = hey(flow, args.seconds, 5, args.rate / 5)
@@ -302,6 +313,7 @@ def report(
         "ready_s": {"traced": traced.ready_s, "untraced": untraced.ready_s},
         "worker_rss_mb": {"traced": traced.worker_rss_mb, "untraced": untraced.worker_rss_mb},
         "spans_per_request": traced.spans_per_request,
+        "receiver_cores_at_saturation": traced.receiver_cores,
         "raw": {"traced": asdict(traced), "untraced": asdict(untraced)},
     }
 
@@ -338,6 +350,7 @@ def print_table(results: dict[str, Any]) -> None:
         print(_row(cells, widths))
     ready = results["ready_s"]
     print(f"\nspans per request: {results['spans_per_request']}")
+    print(f"OTLP receiver CPU at saturation (cores): {results['receiver_cores_at_saturation']}")
     print(f"start to all /readyz green: traced {ready['traced']} s, untraced {ready['untraced']} s")
     print(f"worker RSS after the run (MiB): {results['worker_rss_mb']}")
 
