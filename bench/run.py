@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -38,7 +39,6 @@ from shared.models import Base  # noqa: E402
 from shared.services import SERVICES_BY_NAME, gunicorn_command  # noqa: E402
 
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"
-PORTS = {"users": 18080, "payment": 18081, "order": 18082}
 # Longer than the SDK's default export delay (OTEL_BSP_SCHEDULE_DELAY, 5 s): nothing left queued.
 EXPORT_QUIET_S = 6.0
 TARGETS = {"min_ratio": 0.85, "order_p99_ms_at_50rps": 50.0}
@@ -135,12 +135,13 @@ def reset_database(url: str) -> None:
 
 
 def start_services(
-    env: dict[str, str], log_dir: Path
+    env: dict[str, str], ports: dict[str, int], log_dir: Path
 ) -> tuple[dict[str, subprocess.Popen[bytes]], float]:
     """Start users, payment and order; return them and the seconds until all are ready."""
+    log_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     processes = {}
-    for name, port in PORTS.items():
+    for name, port in ports.items():
         spec = SERVICES_BY_NAME[name]
         service_env = {**env, "OTEL_SERVICE_NAME": spec.otel_service_name}
         with open(log_dir / f"{name}.log", "ab") as log:
@@ -151,7 +152,7 @@ def start_services(
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-    for name, port in PORTS.items():
+    for name, port in ports.items():
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -177,9 +178,32 @@ def worker_rss_mb(master_pid: int) -> list[float]:
     return sizes
 
 
-def run_mode(mode: str, database_url: str, args: argparse.Namespace, log_dir: Path) -> ModeResult:
+@dataclass
+class BenchStack:
+    """One mode's three services, with the flows that drive them."""
+
+    mode: str
+    processes: dict[str, subprocess.Popen[bytes]]
+    ready_s: float
+    flows: dict[str, Flow]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            process.wait(30)
+
+
+def start_stack(
+    mode: str,
+    base_port: int,
+    database_url: str,
+    receiver: CountingReceiver,
+    args: argparse.Namespace,
+    log_dir: Path,
+) -> BenchStack:
     reset_database(database_url)
-    receiver = CountingReceiver().start()
+    ports = {name: base_port + offset for offset, name in enumerate(("users", "payment", "order"))}
     env = {
         # OTEL_BSP_* passes through, to try batch settings; other OTEL_* would skew the modes.
         **{
@@ -188,64 +212,87 @@ def run_mode(mode: str, database_url: str, args: argparse.Namespace, log_dir: Pa
             if not k.startswith("OTEL_") or k.startswith("OTEL_BSP_")
         },
         "DATABASE_URL": database_url,
-        "USER_URL": f"127.0.0.1:{PORTS['users']}",
+        "USER_URL": f"127.0.0.1:{ports['users']}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
         "OTEL_SDK_DISABLED": "false" if mode == "traced" else "true",
         "LOG_LEVEL": "WARNING",
         "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
     }
-    processes, ready_s = start_services(env, log_dir)
-    result = ModeResult(mode=mode, ready_s=round(ready_s, 2))
-    try:
-        users, payment, order = (
-            f"http://127.0.0.1:{PORTS[n]}" for n in ("users", "payment", "order")
+    processes, ready_s = start_services(env, ports, log_dir / mode)
+    users, payment, order = (f"http://127.0.0.1:{ports[n]}" for n in ("users", "payment", "order"))
+    user = requests.post(users + "/users", json={"user_name": "Bench", "account": "B"}, timeout=10)
+    user_id = user.json()["id"]
+    for _ in range(100):  # 100 x the largest transfer: enough for every order of the run
+        requests.put(
+            f"{payment}/payments/transfer/id/{user_id}", json={"amount": 1_000_000_000}, timeout=10
         )
-        user = requests.post(
-            users + "/users", json={"user_name": "Bench", "account": "B"}, timeout=10
-        ).json()
-        for _ in range(100):  # 100 × the maximum transfer: enough for every order of the run
-            requests.put(
-                f"{payment}/payments/transfer/id/{user['id']}",
-                json={"amount": 1_000_000_000},
-                timeout=10,
-            )
-        flows = [
-            Flow("GET /users/<id>", "GET", f"{users}/users/{user['id']}"),
-            Flow(
-                "transfer", "PUT", f"{payment}/payments/transfer/id/{user['id']}", '{"amount": 1}'
-            ),
-            Flow(
-                "POST /orders",
-                "POST",
-                f"{order}/orders",
-                json.dumps({"user_id": user["id"], "product_id": 1}),
-            ),
-        ]
-        for flow in flows:
-            hey(flow, 2, 4, None)  # warm-up: pools and caches
-            if mode == "traced":
-                result.spans_per_request[flow.name] = spans_per_request(flow, receiver)
-            cpu_before = time.process_time()
-            result.saturation[flow.name] = hey(flow, args.seconds, args.concurrency, None)
-            receiver_cpu = time.process_time() - cpu_before
-            result.receiver_cores[flow.name] = round(receiver_cpu / args.seconds, 3)
-            receiver.settle(quiet_s=EXPORT_QUIET_S)
-            receiver.reset()
-            fixed = hey(flow, args.seconds, 5, args.rate / 5)
-            result.fixed_rate[flow.name] = fixed
-            if mode == "traced":
-                result.spans_expected[flow.name] = fixed.total * result.spans_per_request[flow.name]
-                result.spans_received[flow.name] = receiver.settle(quiet_s=EXPORT_QUIET_S)
-        for name, process in processes.items():
-            result.worker_rss_mb[name] = worker_rss_mb(process.pid)
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(30)
-        receiver.stop()
-    return result
+    flows = [
+        Flow("GET /users/<id>", "GET", f"{users}/users/{user_id}"),
+        Flow("transfer", "PUT", f"{payment}/payments/transfer/id/{user_id}", '{"amount": 1}'),
+        Flow(
+            "POST /orders",
+            "POST",
+            f"{order}/orders",
+            json.dumps({"user_id": user_id, "product_id": 1}),
+        ),
+    ]
+    return BenchStack(mode, processes, round(ready_s, 2), {flow.name: flow for flow in flows})
+
+
+def median_result(results: list[HeyResult]) -> HeyResult:
+    """The median of each figure over the rounds (runs drift on a shared 2-core machine)."""
+    responses: dict[str, int] = {}
+    for result in results:
+        for code, count in result.responses.items():
+            responses[code] = responses.get(code, 0) + count
+    return HeyResult(
+        requests_per_s=statistics.median(r.requests_per_s for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p95_ms=statistics.median(r.p95_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        responses=responses,
+    )
+
+
+def measure(
+    traced: BenchStack, untraced: BenchStack, receiver: CountingReceiver, args: argparse.Namespace
+) -> tuple[ModeResult, ModeResult]:
+    """Each flow on both stacks in alternating rounds, so drift hits both modes alike."""
+    results = {
+        stack.mode: ModeResult(mode=stack.mode, ready_s=stack.ready_s)
+        for stack in (traced, untraced)
+    }
+    t_result = results["traced"]
+    for name in traced.flows:
+        for stack in (traced, untraced):
+            hey(stack.flows[name], 2, 4, None)  # warm-up: pools and caches
+        t_result.spans_per_request[name] = spans_per_request(traced.flows[name], receiver)
+        saturation: dict[str, list[HeyResult]] = {"traced": [], "untraced": []}
+        fixed: dict[str, list[HeyResult]] = {"traced": [], "untraced": []}
+        cpu_before = time.process_time()
+        for round_ in range(args.rounds):
+            for stack in (traced, untraced) if round_ % 2 == 0 else (untraced, traced):
+                saturation[stack.mode].append(
+                    hey(stack.flows[name], args.seconds, args.concurrency, None)
+                )
+        receiver_cpu = time.process_time() - cpu_before
+        t_result.receiver_cores[name] = round(receiver_cpu / (args.rounds * args.seconds), 3)
+        receiver.settle(quiet_s=EXPORT_QUIET_S)
+        receiver.reset()
+        for round_ in range(args.rounds):
+            for stack in (traced, untraced) if round_ % 2 == 0 else (untraced, traced):
+                fixed[stack.mode].append(hey(stack.flows[name], args.seconds, 5, args.rate / 5))
+        sent = sum(r.total for r in fixed["traced"])
+        t_result.spans_expected[name] = sent * t_result.spans_per_request[name]
+        t_result.spans_received[name] = receiver.settle(quiet_s=EXPORT_QUIET_S)
+        for mode, result in results.items():
+            result.saturation[name] = median_result(saturation[mode])
+            result.fixed_rate[name] = median_result(fixed[mode])
+    for stack in (traced, untraced):
+        for service, process in stack.processes.items():
+            results[stack.mode].worker_rss_mb[service] = worker_rss_mb(process.pid)
+    return results["traced"], results["untraced"]
 
 
 def machine(database_url: str) -> dict[str, Any]:
@@ -362,7 +409,8 @@ def main() -> int:
     parser.add_argument(
         "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE)
     )
-    parser.add_argument("--seconds", type=int, default=10, help="per measurement (default 10)")
+    parser.add_argument("--seconds", type=int, default=6, help="per measurement (default 6)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
     parser.add_argument("--concurrency", type=int, default=16, help="connections at saturation")
     parser.add_argument("--rate", type=float, default=50.0, help="requests/s for the latency runs")
     parser.add_argument("--workers", type=int, default=2)
@@ -374,8 +422,19 @@ def main() -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = ROOT / "var" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    untraced = run_mode("untraced", args.database_url, args, log_dir)
-    traced = run_mode("traced", args.database_url, args, log_dir)
+    receiver = CountingReceiver().start()
+    base = make_url(args.database_url)
+    stacks: list[BenchStack] = []
+    try:
+        for mode, port in (("untraced", 28080), ("traced", 18080)):
+            url = base.set(database=f"{base.database}_{mode}").render_as_string(hide_password=False)
+            stacks.append(start_stack(mode, port, url, receiver, args, log_dir))
+        untraced_stack, traced_stack = stacks
+        traced, untraced = measure(traced_stack, untraced_stack, receiver, args)
+    finally:
+        for stack in stacks:
+            stack.stop()
+        receiver.stop()
     settings = {k: v for k, v in vars(args).items() if k != "database_url"}
     results = report(traced, untraced, settings, args.database_url)
     print_table(results)
