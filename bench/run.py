@@ -436,6 +436,7 @@ def main() -> int:
             stack.stop()
         receiver.stop()
     settings = {k: v for k, v in vars(args).items() if k != "database_url"}
+    settings["otel_bsp"] = {k: v for k, v in os.environ.items() if k.startswith("OTEL_BSP_")}
     results = report(traced, untraced, settings, args.database_url)
     print_table(results)
     path = out_dir / f"{results['when'].replace(':', '').replace('+0000', 'Z')}.json"
