@@ -122,7 +122,7 @@ class ScenarioSpanProcessor(SpanProcessor):
     """Puts ``app.scenario`` on every span started under a scenario, so traces can be filtered."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        scenario = parse_scenario(baggage.get_baggage(BAGGAGE_KEY, parent_context))
+        scenario = scenario_in(parent_context)
         if scenario is not None:
             span.set_attribute(SPAN_ATTRIBUTE, scenario.value)
 

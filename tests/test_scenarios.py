@@ -4,6 +4,7 @@ and none corrupts data."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
 from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
-from tests.stack import Stack
+from tests.stack import ServiceProcess, Stack, base_env
 
 # The services' defaults (shared/scenarios.py); lower bounds allow for nothing but rounding.
 SLOW_DB_S = 0.4
@@ -212,3 +213,35 @@ def test_server_spans_of_every_hop_carry_the_scenario(
     servers = [s for s in spans if s.kind == SERVER]
     assert {s.service for s in servers} == {"order-service", "user-service"}
     assert all(s.attributes["app.scenario"] == "slow-db" for s in servers)
+
+
+def test_default_scenario_from_configuration_applies_without_baggage(
+    database_url: str, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        DEFAULT_SCENARIO="payment-failure",
+        PAYMENT_FAILURE_RATE="1",
+    )
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    try:
+        created = requests.post(
+            users.url + "/users", json={"user_name": "D", "account": "d"}, timeout=TIMEOUT
+        )
+        credit = requests.put(
+            f"{users.url}/users/{created.json()['id']}", json={"amount": 5}, timeout=TIMEOUT
+        )
+        assert credit.status_code == 503 and credit.json()["error"] == "credit_rejected"
+        assert (
+            requests.get(f"{users.url}/users/{created.json()['id']}", timeout=TIMEOUT).json()[
+                "amount"
+            ]
+            == 0
+        )
+        spans = receiver.wait_for_trace(
+            trace_id_of(credit), lambda found: any(s.name == "update user amount" for s in found)
+        )
+        assert {s.attributes.get("app.scenario") for s in spans} == {"payment-failure"}
+    finally:
+        users.stop()
