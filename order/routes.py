@@ -41,7 +41,7 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
     users.get_user(user_id)
     attributes = {"app.user.id": user_id, "app.product.id": product_id}
     with business_span("insert order", attributes) as span:
-        with db_session() as session, session.begin():
+        with db_session(writes=True) as session, session.begin():
             order = _pay_and_record(session, user_id, product_id)
             span.set_attributes({"app.order.id": order.id, "app.order.price": order.price})
             placed = order.to_json()

@@ -13,7 +13,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import create_db_engine
+from shared.db import create_db_engine, writer
 from shared.errors import ApiError, error_response, register_error_handlers
 from shared.settings import Settings
 from shared.telemetry import tracing_configured
@@ -57,6 +57,7 @@ def attach_database(app: Flask, settings: Settings) -> Engine:
         # a span per request). SQL statement spans stay.
         unwrap(Engine, "connect")
     app.extensions["sessionmaker"] = sessionmaker(engine)
+    app.extensions["write_sessionmaker"] = sessionmaker(writer(engine))
     add_readiness_check(app, "database", lambda: _ping_database(engine))
     return engine
 
@@ -79,9 +80,15 @@ def users_client() -> UsersClient:
     return client
 
 
-def db_session() -> Session:
-    """A new session on the app's engine; the caller owns the transaction (``session.begin()``)."""
-    factory: sessionmaker[Session] = current_app.extensions["sessionmaker"]
+def db_session(*, writes: bool = False) -> Session:
+    """A new session; the caller owns the transaction (``session.begin()``).
+
+    ``writes=True`` for a transaction that will write: on SQLite it takes the write lock at
+    BEGIN, so concurrent writers queue instead of failing; reads never wait for writers.
+    """
+    factory: sessionmaker[Session] = current_app.extensions[
+        "write_sessionmaker" if writes else "sessionmaker"
+    ]
     return factory()
 
 

@@ -11,6 +11,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 # How long a SQLite writer waits for the file lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
+# Execution option marking a transaction that will write (see `writer`).
+WRITE_OPTION = "demo_writes"
 # How long a MySQL statement waits for a row lock before failing (the default is 50 s).
 MYSQL_LOCK_WAIT_TIMEOUT_S = 10
 
@@ -43,12 +45,21 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
+def writer(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that will write.
+
+    On SQLite they start with ``BEGIN IMMEDIATE``; elsewhere the option changes nothing.
+    """
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
 def _create_sqlite_engine(url: str) -> Engine:
-    """SQLite with WAL and ``BEGIN IMMEDIATE``, so concurrent writers queue instead of failing.
+    """SQLite with WAL; write transactions take the write lock at BEGIN, reads never do.
 
     pysqlite's own transaction handling starts a deferred transaction, which can fail at once
     with "database is locked" when a reader later tries to write; taking the write lock at
-    BEGIN makes every transaction wait its turn (up to the busy timeout).
+    BEGIN makes every writing transaction wait its turn (up to the busy timeout), while
+    reads go on beside it (WAL).
     """
     engine = create_engine(
         url,
@@ -67,7 +78,8 @@ def _create_sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -22,7 +22,10 @@ class User(Base):
     """A customer and the balance, in cents, they can spend."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("amount >= 0", name="ck_users_amount_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="ck_users_amount_not_negative"),
+        {"mysql_charset": "utf8mb4"},
+    )
 
     id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
     user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
@@ -43,7 +46,10 @@ class Product(Base):
     """An item of the catalog the order service sells; the price is never the client's."""
 
     __tablename__ = "products"
-    __table_args__ = (CheckConstraint("price > 0", name="ck_products_price_positive"),)
+    __table_args__ = (
+        CheckConstraint("price > 0", name="ck_products_price_positive"),
+        {"mysql_charset": "utf8mb4"},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -58,6 +64,7 @@ class Order(Base):
     """A paid order: written in the same transaction as the debit it records."""
 
     __tablename__ = "orders"
+    __table_args__ = {"mysql_charset": "utf8mb4"}
 
     id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)

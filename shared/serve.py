@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
         choices = ", ".join(sorted(SERVICES_BY_NAME))
         print(f"usage: serve SERVICE (or SERVICE=...), one of: {choices}", file=sys.stderr)
         return 2
-    port = int(os.environ.get("PORT") or spec.default_port)
-    command = gunicorn_command(spec, port)
+    bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT') or spec.default_port}"
+    host, _, port = bind.rpartition(":")
+    command = gunicorn_command(spec, int(port), host=host or "0.0.0.0")
     os.environ.setdefault("OTEL_SERVICE_NAME", spec.otel_service_name)
     os.execv(command[0], command)
     return 0  # not reached

@@ -67,10 +67,16 @@ class Text:
                 code="invalid_field",
                 field=name,
             )
-        if any(ord(ch) < 32 for ch in value):
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             raise BadRequest(
                 f"'{name}' must not contain control characters", code="invalid_field", field=name
             )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800": not text
+            raise BadRequest(
+                f"'{name}' must be valid Unicode text", code="invalid_field", field=name
+            ) from None
         return value
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from pathlib import Path
+
 import requests
 from sqlalchemy import Engine
 
+from tests.conftest import run_init_db
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
-from tests.stack import Stack
+from tests.stack import ServiceProcess, Stack, base_env
 
 
 def test_create_get_and_credit_a_user(stack: Stack, http: requests.Session, db: Engine) -> None:
@@ -29,6 +34,41 @@ def test_create_get_and_credit_a_user(stack: Stack, http: requests.Session, db: 
     assert credited.status_code == 200
     assert credited.json()["amount"] == 250
     assert balance_of(db, user["id"]) == 250
+
+
+def test_names_in_any_script_round_trip(stack: Stack, http: requests.Session) -> None:
+    name, account = "Zoë Ωmega 李 🙂", "ÇA-ßé-№1"
+    created = http.post(
+        stack.users.url + "/users", json={"user_name": name, "account": account}, timeout=TIMEOUT
+    )
+    assert created.status_code == 201, created.text
+    fetched = http.get(f"{stack.users.url}/users/{created.json()['id']}", timeout=TIMEOUT).json()
+    assert (fetched["user_name"], fetched["account"]) == (name, account)
+
+
+def test_reads_do_not_wait_for_a_sqlite_writer(tmp_path: Path) -> None:
+    """WAL lets reads run beside a writer: only writing transactions take the write lock."""
+    url = f"sqlite:///{tmp_path / 'wal.sqlite3'}"
+    assert run_init_db(url).returncode == 0
+    users = ServiceProcess("users", base_env(DATABASE_URL=url), tmp_path / "users.log").start()
+    users.wait_ready()
+    try:
+        user = requests.post(
+            users.url + "/users", json={"user_name": "R", "account": "r"}, timeout=TIMEOUT
+        ).json()
+        holder = sqlite3.connect(tmp_path / "wal.sqlite3", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+        try:
+            started = time.monotonic()
+            read = requests.get(f"{users.url}/users/{user['id']}", timeout=TIMEOUT)
+            ready = requests.get(users.url + "/readyz", timeout=TIMEOUT)
+            assert read.status_code == 200 and ready.status_code == 200
+            assert time.monotonic() - started < 5, "reads waited for the writer"
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    finally:
+        users.stop()
 
 
 def test_transfer_credits_through_the_users_service(

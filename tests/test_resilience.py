@@ -203,11 +203,12 @@ def test_collector_outage_keeps_latency_memory_and_shutdown_in_bounds(
                     )
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(hammer, range(8)))  # 2000 requests, ~10 000 spans with nowhere to go
+            list(pool.map(hammer, range(8)))  # 2000 requests, ~6000 spans with nowhere to go
         blackholed = _median_latency(dark.url + "/users/1")
         growth_mb = (_worker_rss_kb(dark) - rss_before) / 1024
 
-        assert blackholed < max(3 * normal, normal + 0.02), (blackholed, normal)
+        # A blocking export would add seconds; the bound only absorbs a loaded machine's noise.
+        assert blackholed < max(5 * normal, normal + 0.1), (blackholed, normal)
         # The export queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans): memory stays flat.
         assert growth_mb < 40, growth_mb
         assert dark.stop() < 8.0
@@ -284,7 +285,10 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes_their_spans(
 
         with ThreadPoolExecutor(max_workers=6) as pool:
             futures = [pool.submit(slow_order, i) for i in range(6)]
-            time.sleep(0.25)  # all six are inside their slow SQL now
+            # Each order reads the user from the users service first: six reads logged there
+            # mean all six requests are inside the order service.
+            marker = f"GET /users/{user['id']} -> 200"
+            _wait_until(lambda: stack.users.log_path.read_text().count(marker) >= 6, 30)
             stack.order.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             replies = [f.result(timeout=60) for f in futures]
         stack.order.process.wait(30)  # type: ignore[union-attr]

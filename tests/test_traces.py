@@ -215,3 +215,23 @@ def test_log_lines_carry_the_trace_id(stack: Stack, http: requests.Session) -> N
     users_log = [line for line in stack.users.log().splitlines() if f"trace_id={trace_id}" in line]
     assert any("POST /orders -> 201" in line for line in order_log), order_log
     assert any("GET /users/" in line for line in users_log), users_log
+
+
+def test_a_cross_service_404_is_an_error_only_on_the_callers_client_span(
+    stack: Stack, http: requests.Session, receiver: OtlpReceiver
+) -> None:
+    """Semantic conventions: 4xx is not an error on a server span, but it is on a client span."""
+    reply = http.post(
+        stack.order.url + "/orders", json={"user_id": 987654321, "product_id": 1}, timeout=TIMEOUT
+    )
+    assert reply.status_code == 404
+    spans = receiver.wait_for_trace(
+        trace_id_of(reply),
+        all_of(
+            has("order-service", "POST /orders", SERVER),
+            has("user-service", "GET /users/<id:user_id>", SERVER),
+        ),
+    )
+    errors = [s for s in spans if s.is_error]
+    assert [(s.service, s.kind) for s in errors] == [("order-service", CLIENT)], describe(spans)
+    assert one(spans, "user-service", "get user").attributes["app.rejected"] == "user_not_found"

@@ -30,7 +30,7 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
     """Create a user with a zero balance."""
     body = parse_json_body(NEW_USER_FIELDS)
     with business_span("create user") as span:
-        with db_session() as session, session.begin():
+        with db_session(writes=True) as session, session.begin():
             user = User(user_name=body["user_name"], account=body["account"], amount=0)
             session.add(user)
             session.flush()
@@ -64,7 +64,7 @@ def credit_user(user_id: int) -> Response:
                 "The ledger rejected this credit (scenario payment-failure); nothing was written.",
                 code="credit_rejected",
             )
-        with db_session() as session, session.begin():
+        with db_session(writes=True) as session, session.begin():
             # One conditional UPDATE: concurrent credits add up and none is lost.
             credited = rows_affected(
                 session,
