@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, jsonify
 from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -79,10 +80,13 @@ def error_response(status: int, code: str, message: str, **details: object) -> R
     return response
 
 
-def _mark_span_failed(exc: BaseException) -> None:
-    # Imported here: shared.spans needs ApiError from this module.
-    from shared.spans import mark_span_failed
+def mark_span_failed(span: Span, exc: BaseException) -> None:
+    """Status ERROR plus an exception event: what a trace UI shows as a failure."""
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
+
+def _mark_span_failed(exc: BaseException) -> None:
     mark_span_failed(trace.get_current_span(), exc)
 
 
