@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.settings import normalize_base_url
-from shared.telemetry import DEFAULT_SPANS_FILE
+from shared.span_lines import DEFAULT_SPANS_FILE
 
 DEFAULT_COLLECTOR_OTLP_HTTP_URL = "http://localhost:4318"
 LOCAL_TRACE_VIEWER = "/traces/{trace_id}"

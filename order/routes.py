@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.app import db_session, users_client
+from shared.business_metrics import MONEY_MOVED, ORDERS, count_outcome
 from shared.db import rows_affected, slow_statement
 from shared.errors import NotFound, Unprocessable
 from shared.models import Order, Product, User
@@ -37,14 +38,16 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
     body = parse_json_body(ORDER_FIELDS)
     user_id, product_id = body["user_id"], body["product_id"]
     users = users_client()
-    # The HTTP hop a trace shows as order-service -> user-service; it also 404s unknown users.
-    users.get_user(user_id)
     attributes = {"app.user.id": user_id, "app.product.id": product_id}
-    with business_span("insert order", attributes) as span:
-        with db_session(writes=True) as session, session.begin():
-            order = _pay_and_record(session, user_id, product_id)
-            span.set_attributes({"app.order.id": order.id, "app.order.price": order.price})
-            placed = order.to_json()
+    with count_outcome(ORDERS, "placed"):
+        # The HTTP hop a trace shows as order-service -> user-service; it 404s unknown users.
+        users.get_user(user_id)
+        with business_span("insert order", attributes) as span:
+            with db_session(writes=True) as session, session.begin():
+                order = _pay_and_record(session, user_id, product_id)
+                span.set_attributes({"app.order.id": order.id, "app.order.price": order.price})
+                placed, price = order.to_json(), order.price
+    MONEY_MOVED.add(price, {"app.flow": "order"})
     log.info("order %s placed: user %s paid %s", placed["id"], user_id, placed["price"])
     return jsonify(placed), 201, {"Location": url_for("order.get_order", order_id=placed["id"])}
 

@@ -1,9 +1,5 @@
-"""Gunicorn entry point: telemetry first (in each worker, after the fork), then the app."""
+"""Gunicorn entry point. Telemetry is already set up: ``post_fork`` in ``shared.gunicorn_conf``."""
 
-from payment import SERVICE_NAME, create_app
-from shared.logs import configure_logging
-from shared.telemetry import configure_tracing
+from payment import create_app
 
-configure_logging(SERVICE_NAME)
-configure_tracing(SERVICE_NAME)
 app = create_app()

@@ -22,7 +22,7 @@ from dotenv import dotenv_values
 
 from shared.services import SERVICES, SERVICES_BY_NAME, gunicorn_command
 from shared.settings import database_url_from_env, describe_database
-from shared.telemetry import DEFAULT_SPANS_FILE
+from shared.span_lines import DEFAULT_SPANS_FILE
 
 STOP_TIMEOUT_S = 15
 READY_TIMEOUT_S = 60
@@ -45,8 +45,9 @@ def _die_with_parent() -> None:
 def load_environment(env_file: Path) -> dict[str, str]:
     """``.env`` values overridden by the real environment.
 
-    With no OTLP endpoint anywhere, the page's spans join the services' in the spans file
-    (the frontend server writes them) and trace links open the frontend's own viewer.
+    With no OTLP endpoint anywhere, spans go to the spans file (the ``span_lines`` exporter; the
+    frontend server writes the page's spans there too), trace links open the frontend's own
+    viewer, and logs stay on the terminal, each line with its trace id.
     """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     env = {**from_file, **os.environ}
@@ -54,6 +55,9 @@ def load_environment(env_file: Path) -> dict[str, str]:
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     ):
         env.setdefault("COLLECTOR_OTLP_HTTP_URL", "")
+        env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
+        env.setdefault("OTEL_METRICS_EXPORTER", "none")
+        env.setdefault("OTEL_LOGS_EXPORTER", "none")
     return env
 
 

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, current_app, jsonify, request
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import create_db_engine, writer
 from shared.errors import ApiError, error_response, register_error_handlers
 from shared.settings import Settings
-from shared.telemetry import tracing_configured
 from shared.users_client import UsersClient
 from shared.validation import IdConverter
 
@@ -41,21 +37,13 @@ def create_service_app(import_name: str, service_name: str, settings: Settings) 
     app.after_request(_log_request)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/readyz", "readyz", _readyz)
-    if tracing_configured():
-        excluded = os.environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS", ",".join(PROBE_PATHS))
-        FlaskInstrumentor().instrument_app(app, excluded_urls=excluded)  # type: ignore[no-untyped-call]
     return app
 
 
 def attach_database(app: Flask, settings: Settings) -> Engine:
-    """Give the app an engine (SQL spans included) and a readiness check for it."""
+    """Give the app an engine (SQL spans: the instrumentation wraps ``create_engine``) and a
+    readiness check for it."""
     engine = create_db_engine(settings.database_url)
-    if tracing_configured():
-        SQLAlchemyInstrumentor().instrument(engine=engine)
-        # The instrumentation also wraps every Engine.connect() in a "connect" span; that is a
-        # pool checkout, not a new connection, so it misleads more than it teaches (and costs
-        # a span per request). SQL statement spans stay.
-        unwrap(Engine, "connect")
     app.extensions["sessionmaker"] = sessionmaker(engine)
     app.extensions["write_sessionmaker"] = sessionmaker(writer(engine))
     add_readiness_check(app, "database", lambda: _ping_database(engine))

@@ -1,11 +1,13 @@
 """Gunicorn settings shared by the three services (``gunicorn -c python:shared.gunicorn_conf``).
 
-No ``preload_app``: each worker imports the app after the fork, so each has its own
-tracer provider, export thread, database pool and HTTP session. Telemetry is flushed by
-an ``atexit`` hook that ``shared.telemetry`` installs in every worker.
+No ``preload_app``: each worker sets up OpenTelemetry in ``post_fork`` and only then imports
+the app, so each has its own providers, export threads and gRPC channels (they do not survive
+a fork), database pool and HTTP session. The SDK flushes telemetry at exit in every worker.
 """
 
 import os
+import signal
+from typing import Any
 
 bind = os.environ.get("BIND", "0.0.0.0:" + os.environ.get("PORT", "8080"))
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -22,3 +24,21 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Three services on one machine would fight over gunicorn's one default control socket path.
 control_socket_disable = True
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """OpenTelemetry's auto-instrumentation, once per worker, before the app is imported."""
+    # Until the worker installs its own handlers, a SIGTERM would land in the master's handler
+    # (copied by the fork) and be lost: the worker would then outlive the graceful timeout.
+    # Booting, it has nothing in flight, so the default action (exit at once) is right.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from shared.telemetry import start_telemetry
+
+    start_telemetry()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """The last spans, logs and metrics, flushed in bounded time."""
+    from shared.telemetry import shutdown_telemetry
+
+    shutdown_telemetry()

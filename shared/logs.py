@@ -1,38 +1,26 @@
-"""Log lines that carry the trace and span ids, so a log line leads to its trace."""
+"""Log lines that carry the trace and span ids, so a log line leads to its trace.
+
+The logging instrumentation adds ``otelTraceID``, ``otelSpanID`` and ``otelServiceName`` to every
+record (``OTEL_PYTHON_LOG_CORRELATION=true``) and exports each record over OTLP with its trace
+context; this module only makes sure stdout shows them, with or without telemetry.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 
-from opentelemetry import trace
-
 LOG_FORMAT = (
-    "%(asctime)s %(levelname)s %(service)s [%(name)s] "
-    "trace_id=%(trace_id)s span_id=%(span_id)s %(message)s"
+    "%(asctime)s %(levelname)s %(otelServiceName)s [%(name)s] "
+    "trace_id=%(otelTraceID)s span_id=%(otelSpanID)s %(message)s"
 )
-
-
-class TraceContextFilter(logging.Filter):
-    """Adds ``trace_id``, ``span_id`` and ``service`` to every record (zeros outside a span)."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self.service = service
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        context = trace.get_current_span().get_span_context()
-        record.trace_id = f"{context.trace_id:032x}"
-        record.span_id = f"{context.span_id:016x}"
-        record.service = self.service
-        return True
 
 
 class RateLimitFilter(logging.Filter):
     """Lets one record per message template of ``prefix`` loggers through every ``interval_s``.
 
     An unreachable collector makes the exporter log on every retry; one line now and then
-    says the same without flooding the terminal.
+    says the same without flooding the terminal (or the log export).
     """
 
     def __init__(self, prefix: str, interval_s: float = 60.0) -> None:
@@ -51,12 +39,25 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str) -> None:
-    """Root logging to stderr with trace ids; ``LOG_LEVEL`` sets the level (default INFO)."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(TraceContextFilter(os.environ.get("OTEL_SERVICE_NAME") or service))
-    handler.addFilter(RateLimitFilter("opentelemetry"))
+def configure_logging(service: str | None = None) -> None:
+    """Stdout lines with trace ids on the root logger; ``LOG_LEVEL`` sets the level.
+
+    Keeps the stream handler the logging instrumentation set up (or adds one when telemetry
+    is off) and gives it a format that works whether or not records carry trace ids.
+    """
+    service = service or os.environ.get("OTEL_SERVICE_NAME") or "-"
+    formatter = logging.Formatter(
+        LOG_FORMAT,
+        defaults={"otelServiceName": service, "otelTraceID": "0", "otelSpanID": "0"},
+    )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    streams: list[logging.Handler] = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    if not streams:
+        streams = [logging.StreamHandler()]
+        root.addHandler(streams[0])
+    for handler in streams:
+        handler.setFormatter(formatter)
+    rate_limit = RateLimitFilter("opentelemetry")
+    for handler in root.handlers:
+        handler.addFilter(rate_limit)
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())

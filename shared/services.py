@@ -19,6 +19,8 @@ class ServiceSpec:
     default_port: int
     url_variable: str
     otel_service_name: str
+    # The services set up OpenTelemetry in each worker; the frontend server only forwards.
+    gunicorn_config: str = "python:shared.gunicorn_conf"
 
     def port(self, env: Mapping[str, str]) -> int:
         """The port from the service's URL variable (the Go sample's convention), or the default."""
@@ -32,7 +34,14 @@ SERVICES = (
     ServiceSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
     ServiceSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
     ServiceSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
-    ServiceSpec("frontend", "frontend.wsgi:app", 5000, "FRONTEND_URL", "frontend"),
+    ServiceSpec(
+        "frontend",
+        "frontend.wsgi:app",
+        5000,
+        "FRONTEND_URL",
+        "frontend",
+        gunicorn_config="python:frontend.gunicorn_conf",
+    ),
 )
 SERVICES_BY_NAME = {spec.name: spec for spec in SERVICES}
 
@@ -44,7 +53,7 @@ def gunicorn_command(spec: ServiceSpec, port: int, host: str = "0.0.0.0") -> lis
         "-m",
         "gunicorn",
         "--config",
-        "python:shared.gunicorn_conf",
+        spec.gunicorn_config,
         "--bind",
         f"{host}:{port}",
         spec.wsgi_app,

@@ -3,15 +3,26 @@
 ``2026-11-20T23:25:37.042Z user-service trace=<32 hex> span=<16 hex> parent=<16 hex or -> \
 SERVER "GET /users/<id:user_id>" 3.2ms UNSET app.user.id=1 ...``
 
-The same format is parsed back by the frontend's small built-in trace viewer.
+The same format is parsed back by the frontend's small built-in trace viewer. The exporter is
+registered in the ``opentelemetry_traces_exporter`` entry-point group as ``span_lines``, so
+``OTEL_TRACES_EXPORTER=span_lines`` selects it like any other exporter.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Mapping
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import IO
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+DEFAULT_SPANS_FILE = "var/spans.log"
 
 _LINE = re.compile(
     r"^(?P<start>\S+) (?P<service>\S+) trace=(?P<trace_id>[0-9a-f]{32}) "
@@ -74,3 +85,46 @@ def read_trace(lines: Iterable[str], trace_id: str) -> list[SpanLine]:
     needle = f"trace={trace_id} "
     spans = [parse_span_line(line) for line in lines if needle in line]
     return sorted((span for span in spans if span is not None), key=lambda span: span.start_ns)
+
+
+class SpanLineExporter(SpanExporter):
+    """Appends one readable line per span to ``SPANS_FILE`` (``-``: stdout)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        path = path if path is not None else os.environ.get("SPANS_FILE") or DEFAULT_SPANS_FILE
+        self._out: IO[str] | None = None
+        if path != "-":
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            self._out = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = "".join(span_line(span).format() + "\n" for span in spans)
+        with self._lock:
+            out = self._out or sys.stdout
+            out.write(lines)
+            out.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
+def span_line(span: ReadableSpan) -> SpanLine:
+    """The readable-line view of an SDK span."""
+    context = span.get_span_context()
+    assert context is not None
+    start, end = span.start_time or 0, span.end_time or 0
+    return SpanLine(
+        start_ns=start,
+        service=str(span.resource.attributes.get("service.name", "?")),
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
+        parent_id=f"{span.parent.span_id:016x}" if span.parent else None,
+        kind=span.kind.name,
+        name=span.name,
+        duration_ms=(end - start) / 1e6,
+        status=span.status.status_code.name,
+        attributes=dict(span.attributes or {}),
+    )

@@ -35,8 +35,10 @@ def base_env(**overrides: str) -> dict[str, str]:
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
-            # Export quickly so tests see spans within a fraction of a second.
+            # Export quickly so tests see spans, logs and metrics within a fraction of a second.
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_BLRP_SCHEDULE_DELAY": "100",
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
             "WEB_CONCURRENCY": "2",
             "GUNICORN_THREADS": "4",
             "GRACEFUL_TIMEOUT": "10",

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from functools import cache
@@ -35,9 +36,24 @@ PYTHON_SERVICES = ("users", "payment", "order")
 # Read by the images we do not build from Python: nginx's template, the collector, MySQL.
 IMAGE_VARIABLES = {
     "frontend": {"USER_URL", "PAYMENT_URL", "ORDER_URL", "COLLECTOR_OTLP_HTTP_URL", "TRACE_UI_URL"},
-    "otel-collector": {"TRACES_EXPORT_ENDPOINT", "TRACES_EXPORT_INSECURE", "SIGNOZ_INGESTION_KEY"},
+    "otel-collector": {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"},
     "mysql": {"MYSQL_ROOT_PASSWORD", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"},
 }
+# Standard variables the OpenTelemetry SDK reads itself (the distro configures the exporters from
+# them), so compose and the ConfigMap may set them whether or not our code reads them too.
+SDK_VARIABLES = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_SERVICE_NAME",
+}
+# The bundled collector: one folder of config files, mounted by compose and turned into the
+# ConfigMap of the kubernetes component. common.yaml plus one backend file per backend.
+COLLECTOR_CONFIG_DIR = ROOT / "kubernetes" / "components" / "otel-collector" / "config"
+COLLECTOR_MOUNT = "/etc/otelcol"
+BACKENDS = ("jaeger", "signoz")
+BACKEND_VARIABLE = "TELEMETRY_BACKEND"
+SIGNALS = ("traces", "metrics", "logs")
 
 
 def run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -67,6 +83,27 @@ def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
         "--format",
         "json",
     )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+@cache
+def compose_config_with(**variables: str) -> dict[str, Any]:
+    """Compose's view with a .env holding exactly these variables."""
+    with tempfile.TemporaryDirectory() as folder:
+        env_file = Path(folder) / ".env"
+        env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
+        result = run(
+            compose_binary(),
+            "-f",
+            "docker-compose.yml",
+            "--env-file",
+            env_file,
+            "config",
+            "--format",
+            "json",
+        )
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config
@@ -133,6 +170,72 @@ def env_vars_read_by_code() -> frozenset[str]:
 def env_example_variables() -> set[str]:
     text = (ROOT / ".env.example").read_text()
     return set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+
+def merge_like_the_collector(base: Any, override: Any) -> Any:
+    """How the collector merges several --config files: maps key by key, anything else (lists,
+    scalars) replaced by the later file."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_like_the_collector(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+def collector_files(command: list[str]) -> list[Path]:
+    """The files a collector command line loads, as paths in COLLECTOR_CONFIG_DIR."""
+    files = []
+    for arg in command:
+        assert arg.startswith("--config="), arg
+        path = arg.removeprefix("--config=").removeprefix("file:")
+        assert os.path.dirname(path) == COLLECTOR_MOUNT, path
+        files.append(COLLECTOR_CONFIG_DIR / os.path.basename(path))
+    return files
+
+
+def collector_config(command: list[str]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in collector_files(command):
+        assert path.is_file(), f"{path} is loaded but does not exist"
+        merged = merge_like_the_collector(merged, yaml.safe_load(path.read_text()))
+    return merged
+
+
+ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def env_references(config: Any) -> set[str]:
+    return set(ENV_REFERENCE.findall(json.dumps(config)))
+
+
+def resolve_env(config: Any, env: dict[str, str]) -> Any:
+    """``${env:NAME}`` as the collector expands it: a value that is only the reference takes the
+    variable's YAML type (``true`` is a bool), a longer string gets the text spliced in."""
+    if isinstance(config, dict):
+        return {key: resolve_env(value, env) for key, value in config.items()}
+    if isinstance(config, list):
+        return [resolve_env(value, env) for value in config]
+    if isinstance(config, str):
+        whole = ENV_REFERENCE.fullmatch(config)
+        if whole:
+            return yaml.safe_load(env[whole[1]]) if env[whole[1]] else ""
+        return ENV_REFERENCE.sub(lambda m: env[m[1]], config)
+    return config
+
+
+def compose_collector_config(**variables: str) -> dict[str, Any]:
+    """The collector configuration `docker compose up` would run, its variables expanded."""
+    collector = compose_config_with(**variables)["services"]["otel-collector"]
+    config = collector_config(collector["command"])
+    missing = env_references(config) - set(collector.get("environment", {}))
+    assert not missing, f"the collector reads variables compose does not set: {missing}"
+    return dict(resolve_env(config, collector.get("environment", {})))
+
+
+def exporter_host_port(exporter: dict[str, Any]) -> tuple[str, int]:
+    host, _, port = str(exporter["endpoint"]).rpartition(":")
+    return host.removeprefix("http://").removeprefix("https://"), int(port)
 
 
 # --- the tools' own verdicts -----------------------------------------------------------------
@@ -239,17 +342,58 @@ def test_compose_starts_things_in_order_with_health_conditions() -> None:
     assert services["mysql"]["environment"]["MYSQL_ROOT_PASSWORD"]
 
 
-def test_compose_sends_traces_to_signoz_with_one_variable(tmp_path: Path) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text("TRACES_EXPORT_ENDPOINT=host.docker.internal:4317\n")
-    config = compose_config(str(env_file))
-    assert config["services"]["otel-collector"]["environment"]["TRACES_EXPORT_ENDPOINT"] == (
-        "host.docker.internal:4317"
+@pytest.mark.parametrize("env_file", [".env.example", "/dev/null"])
+def test_compose_defaults_to_the_jaeger_backend(env_file: str) -> None:
+    command = compose_config(env_file)["services"]["otel-collector"]["command"]
+    assert command == [
+        f"--config={COLLECTOR_MOUNT}/common.yaml",
+        f"--config={COLLECTOR_MOUNT}/jaeger.yaml",
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compose_switches_every_signal_with_one_variable(backend: str) -> None:
+    command = compose_config_with(**{BACKEND_VARIABLE: backend})["services"]["otel-collector"][
+        "command"
+    ]
+    assert [path.name for path in collector_files(command)] == ["common.yaml", f"{backend}.yaml"]
+    config = compose_collector_config(**{BACKEND_VARIABLE: backend})
+    exporters = {signal: config["service"]["pipelines"][signal]["exporters"] for signal in SIGNALS}
+    if backend == "signoz":
+        # one exporter, one destination, for all three signals
+        assert len({tuple(e) for e in exporters.values()}) == 1
+    else:
+        assert exporters["traces"] != exporters["metrics"] == exporters["logs"] == ["debug"]
+
+
+def test_compose_sends_all_three_signals_to_signoz_cloud_with_tls_and_the_key() -> None:
+    config = compose_collector_config(
+        **{
+            BACKEND_VARIABLE: "signoz",
+            "SIGNOZ_ENDPOINT": "ingest.eu.signoz.cloud:443",
+            "SIGNOZ_INSECURE": "false",
+            "SIGNOZ_INGESTION_KEY": "secret-key",
+        }
     )
-    assert (
-        compose_config()["services"]["otel-collector"]["environment"]["TRACES_EXPORT_ENDPOINT"]
-        == "jaeger:4317"
-    )
+    for signal in SIGNALS:
+        (name,) = config["service"]["pipelines"][signal]["exporters"]
+        exporter = config["exporters"][name]
+        assert name.split("/")[0] == "otlp"  # OTLP/gRPC, what SigNoz Cloud ingests on 443
+        assert exporter_host_port(exporter) == ("ingest.eu.signoz.cloud", 443)
+        assert exporter["tls"]["insecure"] is False
+        assert exporter["headers"] == {"signoz-ingestion-key": "secret-key"}
+
+
+def test_compose_sends_all_three_signals_to_a_local_signoz_with_only_the_switch() -> None:
+    config = compose_collector_config(**{BACKEND_VARIABLE: "signoz"})
+    for signal in SIGNALS:
+        (name,) = config["service"]["pipelines"][signal]["exporters"]
+        exporter = config["exporters"][name]
+        assert exporter_host_port(exporter) == ("host.docker.internal", 4317)
+        assert exporter["tls"]["insecure"] is True
+    # host.docker.internal must resolve inside the collector's container on Linux too
+    extra_hosts = compose_config()["services"]["otel-collector"]["extra_hosts"]
+    assert {re.sub("[:=]", " ", h) for h in extra_hosts} == {"host.docker.internal host-gateway"}
 
 
 # --- kubernetes: hardening and wiring ---------------------------------------------------------
@@ -299,11 +443,14 @@ def test_signoz_overlay_exports_to_the_signoz_collector_of_the_helm_release() ->
 def test_jaeger_overlay_runs_its_own_collector_and_jaeger() -> None:
     deployments = objects("jaeger", "Deployment")
     assert {"otel-collector", "jaeger"} <= set(deployments)
-    collector_env = {
-        e["name"]: e.get("value")
-        for e in deployments["otel-collector"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    assert collector_env["TRACES_EXPORT_ENDPOINT"] == "jaeger:4317"
+    (container,) = deployments["otel-collector"]["spec"]["template"]["spec"]["containers"]
+    assert [path.name for path in collector_files(container["args"])] == [
+        "common.yaml",
+        "jaeger.yaml",
+    ]
+    config = collector_config(container["args"])
+    # every variable the loaded files read is set on the container
+    assert env_references(config) <= {e["name"] for e in container.get("env", [])}
     assert any(name.startswith("otel-collector-config") for name in objects("jaeger", "ConfigMap"))
 
 
@@ -424,7 +571,7 @@ def test_every_variable_the_code_reads_is_documented_in_env_example() -> None:
 
 
 def test_compose_and_configmap_set_no_stale_variables() -> None:
-    known = env_vars_read_by_code() | {"OTEL_EXPORTER_OTLP_HEADERS"}
+    known = env_vars_read_by_code() | SDK_VARIABLES
     for name, service in compose_config()["services"].items():
         allowed = IMAGE_VARIABLES.get(name, known)
         stale = set(service.get("environment", {})) - allowed
@@ -524,13 +671,154 @@ def test_dockerfile_command_starts_a_service_in_this_virtualenv(tmp_path: Path) 
 
 
 def test_collector_config_is_shared_by_compose_and_kubernetes() -> None:
-    mounted = compose_config()["services"]["otel-collector"]["volumes"][0]["source"]
+    collector = compose_config()["services"]["otel-collector"]
+    (mount,) = collector["volumes"]
+    assert Path(mount["source"]) == COLLECTOR_CONFIG_DIR
+    assert mount["target"] == COLLECTOR_MOUNT and mount["read_only"] is True
+    files = {path.name: path.read_text() for path in COLLECTOR_CONFIG_DIR.glob("*.yaml")}
+    assert {"common.yaml", *(f"{backend}.yaml" for backend in BACKENDS)} == set(files)
+    # the ConfigMap holds exactly those files, mounted where compose mounts the folder
+    deployment = objects("jaeger", "Deployment")["otel-collector"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (volume_mount,) = container["volumeMounts"]
+    assert volume_mount["mountPath"] == COLLECTOR_MOUNT
+    volume = next(v for v in pod["volumes"] if v["name"] == volume_mount["name"])
+    config_map = objects("jaeger", "ConfigMap")[volume["configMap"]["name"]]
+    assert config_map["data"] == files
+    # and compose's default command loads the same files, in the same order
+    assert container["args"] == collector["command"]
     assert (
-        Path(mounted) == ROOT / "kubernetes" / "overlays" / "jaeger" / "otel-collector-config.yaml"
+        container["image"] == collector["image"] == "otel/opentelemetry-collector-contrib:0.120.0"
     )
-    config = yaml.safe_load(Path(mounted).read_text())
-    assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
-    assert set(config["receivers"]["otlp"]["protocols"]) == {"grpc", "http"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_collector_accepts_traces_metrics_and_logs_for_every_backend(backend: str) -> None:
+    config = compose_collector_config(**{BACKEND_VARIABLE: backend})
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == set(SIGNALS)
+    for signal in SIGNALS:
+        pipeline = pipelines[signal]
+        assert pipeline["receivers"] == ["otlp"], signal
+        assert pipeline["processors"] == ["memory_limiter", "batch"], signal
+        assert pipeline["exporters"], signal
+        for kind in ("receivers", "processors", "exporters"):
+            for name in pipeline[kind]:
+                assert name in config[kind], (signal, kind, name)
+    for kind in ("receivers", "processors", "exporters"):
+        used = {name for pipeline in pipelines.values() for name in pipeline[kind]}
+        assert set(config[kind]) == used, f"{kind} defined but unused: {set(config[kind]) - used}"
+    assert config["service"]["extensions"] == ["health_check"]
+    # the health port is the one the Deployment probes
+    (container,) = objects("jaeger", "Deployment")["otel-collector"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    health = next(p for p in container["ports"] if p["name"] == "health")
+    assert config["extensions"]["health_check"]["endpoint"] == f"0.0.0.0:{health['containerPort']}"
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+    # the ports the receivers listen on are the ones compose publishes and the Service exposes
+    receiver_ports = {int(p["endpoint"].rpartition(":")[2]) for p in protocols.values()}
+    published = compose_config()["services"]["otel-collector"]["ports"]
+    assert {int(p["target"]) for p in published} == receiver_ports
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    service = objects("jaeger", "Service")["otel-collector"]
+    assert {p["port"] for p in service["spec"]["ports"]} == receiver_ports
+    assert {container_ports[p["targetPort"]] for p in service["spec"]["ports"]} == receiver_ports
+
+
+def test_jaeger_receives_only_traces_and_metrics_and_logs_reach_the_debug_output() -> None:
+    config = compose_collector_config(**{BACKEND_VARIABLE: "jaeger"})
+    pipelines = config["service"]["pipelines"]
+    to_jaeger = {
+        name
+        for name, exporter in config["exporters"].items()
+        if isinstance(exporter, dict)
+        and "endpoint" in exporter
+        and exporter_host_port(exporter)[0] == "jaeger"
+    }
+    assert to_jaeger and set(pipelines["traces"]["exporters"]) == to_jaeger
+    (name,) = to_jaeger
+    assert name.split("/")[0] == "otlp"
+    assert exporter_host_port(config["exporters"][name]) == ("jaeger", 4317)
+    assert config["exporters"][name]["tls"]["insecure"] is True
+    for signal in ("metrics", "logs"):
+        # Jaeger's OTLP endpoint would refuse them: the debug exporter prints them instead
+        assert pipelines[signal]["exporters"] == ["debug"], signal
+    assert config["exporters"]["debug"]["verbosity"] in {"basic", "normal", "detailed"}
+    # jaeger:4317 is real in compose and in the jaeger overlay
+    assert "jaeger" in compose_config()["services"]
+    jaeger_ports = {p["port"] for p in objects("jaeger", "Service")["jaeger"]["spec"]["ports"]}
+    assert 4317 in jaeger_ports
+
+
+def test_signoz_backend_sends_all_three_signals_with_the_ingestion_key_header() -> None:
+    config = collector_config(
+        [f"--config={COLLECTOR_MOUNT}/common.yaml", f"--config={COLLECTOR_MOUNT}/signoz.yaml"]
+    )
+    pipelines = config["service"]["pipelines"]
+    (name,) = {name for signal in SIGNALS for name in pipelines[signal]["exporters"]}
+    assert all(pipelines[signal]["exporters"] == [name] for signal in SIGNALS)
+    exporter = config["exporters"][name]
+    assert exporter["endpoint"] == "${env:SIGNOZ_ENDPOINT}"
+    assert exporter["tls"]["insecure"] == "${env:SIGNOZ_INSECURE}"
+    assert exporter["headers"] == {"signoz-ingestion-key": "${env:SIGNOZ_INGESTION_KEY}"}
+
+
+def test_nothing_switches_metrics_or_logs_off_or_splits_the_signals() -> None:
+    """The services export all three signals to OTEL_EXPORTER_OTLP_ENDPOINT (the distro's
+    defaults): nothing in compose or either overlay may turn one off or send it elsewhere."""
+    forbidden = {
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_{what}"
+        for signal in SIGNALS
+        for what in ("ENDPOINT", "PROTOCOL", "HEADERS")
+    }
+
+    def check(where: object, variables: dict[str, Any]) -> None:
+        for signal in SIGNALS:
+            assert variables.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp") == "otlp", where
+        assert str(variables.get("OTEL_SDK_DISABLED", "false")).lower() != "true", where
+        assert not forbidden & set(variables), (where, forbidden & set(variables))
+
+    for name, service in compose_config()["services"].items():
+        check(name, service.get("environment", {}))
+    for overlay in OVERLAYS:
+        for config_map in objects(overlay, "ConfigMap").values():
+            check((overlay, config_map["metadata"]["name"]), config_map.get("data", {}))
+        for deployment in objects(overlay, "Deployment").values():
+            for container in containers(deployment):
+                env = {e["name"]: e.get("value") for e in container.get("env", [])}
+                check((overlay, container["name"]), env)
+    # the signoz overlay: straight to SigNoz's own collector, which takes all three signals
+    signoz = objects("signoz", "ConfigMap")["tracing-demo-config"]["data"]
+    assert _url_host_port(signoz["OTEL_EXPORTER_OTLP_ENDPOINT"]) == (
+        "my-release-signoz-otel-collector.platform.svc.cluster.local",
+        4317,
+    )
+    assert "otel-collector" not in objects("signoz", "Deployment")
+
+
+def test_the_backend_switch_and_every_compose_variable_are_documented_in_env_example() -> None:
+    documented = env_example_variables()
+    assert {BACKEND_VARIABLE, "SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"} <= (
+        documented
+    )
+    interpolated = set(
+        re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text())
+    )
+    assert interpolated <= documented, f"not in .env.example: {sorted(interpolated - documented)}"
+    # every backend .env.example names has its file, and every backend file is named there
+    text = (ROOT / ".env.example").read_text()
+    named = set(re.findall(rf"{BACKEND_VARIABLE}=([a-z0-9-]+)", text))
+    assert named == set(BACKENDS)
+    assert {f"{b}.yaml" for b in BACKENDS} | {"common.yaml"} == {
+        p.name for p in COLLECTOR_CONFIG_DIR.glob("*.yaml")
+    }
+    for stale in ("TRACES_EXPORT_ENDPOINT", "TRACES_EXPORT_INSECURE"):
+        assert stale not in text and stale not in (ROOT / "docker-compose.yml").read_text()
 
 
 def test_image_dependencies_include_what_mysql_8_auth_needs() -> None:

@@ -33,12 +33,12 @@ def _bare(endpoint: str) -> str:
         ),
         pytest.param(
             lambda r: {
-                "OTEL_EXPORTER_OTLP_ENDPOINT": _bare(r.http_endpoint),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": r.http_endpoint,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
                 "OTEL_EXPORTER_OTLP_HEADERS": "x-demo-token=abc",
                 "SIGNOZ_ACCESS_TOKEN": "s3cret",
             },
-            id="http-protobuf-bare-endpoint-with-headers",
+            id="http-protobuf-with-headers-and-signoz-token",
         ),
     ],
 )

@@ -52,7 +52,7 @@ def whole_order_trace(receiver: OtlpReceiver, trace_id: str) -> Spans:
         lambda found: (
             {"POST /orders", "insert order", "get user"} <= {s.name for s in found}
             and any(
-                s.kind == CLIENT and s.service == "order-service" and "http.url" in s.attributes
+                s.kind == CLIENT and s.service == "order-service" and "url.full" in s.attributes
                 for s in found
             )
         ),
@@ -119,7 +119,7 @@ def test_payment_failure_starts_in_the_users_service_and_writes_nothing(
     assert origin.attributes["app.scenario"] == "payment-failure"
     assert not [s for s in spans if s.parent_span_id == origin.span_id], "no SQL: nothing written"
     users_server = named(spans, "user-service", "PUT /users/<id:user_id>")
-    assert users_server.is_error and users_server.attributes["http.status_code"] == 503
+    assert users_server.is_error and users_server.attributes["http.response.status_code"] == 503
     assert named(spans, "payment-service", "transfer funds").is_error
     assert named(spans, "payment-service", "PUT /payments/transfer/id/<id:user_id>").is_error
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import pytest
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-    OTLPSpanExporter as GrpcSpanExporter,
-)
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-    OTLPSpanExporter as HttpSpanExporter,
-)
 from sqlalchemy import make_url
 
 from shared.settings import ConfigError, Settings, database_url_from_env, normalize_base_url
-from shared.telemetry import SpanLineExporter, _http_traces_endpoint, build_span_exporter
+from shared.span_lines import SpanLineExporter
+from shared.telemetry import apply_go_sample_variables
 
 
 @pytest.mark.parametrize(
@@ -64,54 +61,32 @@ def test_bad_numbers_fail_loudly(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
-def test_no_endpoint_means_readable_spans_in_a_file() -> None:
-    exporter = build_span_exporter({"SPANS_FILE": "-"})
-    assert isinstance(exporter, SpanLineExporter)
+def test_go_sample_insecure_mode_is_the_standard_insecure_switch() -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4317", "INSECURE_MODE": "True"}
+    apply_go_sample_variables(env)
+    assert env["OTEL_EXPORTER_OTLP_INSECURE"] == "true"
 
 
-def test_endpoint_means_otlp_grpc_by_default() -> None:
-    exporter = build_span_exporter(
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4317", "INSECURE_MODE": "true"}
-    )
-    assert isinstance(exporter, GrpcSpanExporter)
-    exporter.shutdown()
+def test_the_standard_insecure_switch_wins_over_insecure_mode() -> None:
+    env = {"INSECURE_MODE": "true", "OTEL_EXPORTER_OTLP_INSECURE": "false"}
+    apply_go_sample_variables(env)
+    assert env["OTEL_EXPORTER_OTLP_INSECURE"] == "false"
 
 
-def test_signoz_token_is_sent_as_a_header() -> None:
-    exporter = build_span_exporter(
-        {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://localhost:4317",
-            "OTEL_EXPORTER_OTLP_HEADERS": "x-team=demo",
-            "SIGNOZ_ACCESS_TOKEN": "s3cret",
-        }
-    )
-    assert isinstance(exporter, GrpcSpanExporter)
-    headers = dict(exporter._headers)
-    assert headers["signoz-access-token"] == "s3cret" and headers["x-team"] == "demo"
-    exporter.shutdown()
+def test_signoz_token_joins_the_standard_headers() -> None:
+    env = {"OTEL_EXPORTER_OTLP_HEADERS": "x-team=demo", "SIGNOZ_ACCESS_TOKEN": "s3cret"}
+    apply_go_sample_variables(env)
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "x-team=demo,signoz-access-token=s3cret"
+    alone = {"SIGNOZ_ACCESS_TOKEN": "s3cret"}
+    apply_go_sample_variables(alone)
+    assert alone["OTEL_EXPORTER_OTLP_HEADERS"] == "signoz-access-token=s3cret"
 
 
-def test_http_protobuf_protocol_and_bare_endpoint() -> None:
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    }
-    assert _http_traces_endpoint(env, None) == "http://collector:4318/v1/traces"
-    assert isinstance(build_span_exporter(env), HttpSpanExporter)
-
-
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"OTEL_TRACES_EXPORTER": "zipkin"},
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "x:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"},
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": "x:1", "INSECURE_MODE": "maybe"},
-    ],
-)
-def test_unsupported_telemetry_settings_fail_loudly(env: dict[str, str]) -> None:
+def test_a_bad_insecure_mode_fails_loudly() -> None:
     with pytest.raises(ConfigError):
-        build_span_exporter(env)
+        apply_go_sample_variables({"INSECURE_MODE": "maybe"})
 
 
-def test_exporter_none_disables_export() -> None:
-    assert build_span_exporter({"OTEL_TRACES_EXPORTER": "none"}) is None
+def test_span_lines_exporter_is_registered_by_name() -> None:
+    (entry_point,) = entry_points(group="opentelemetry_traces_exporter", name="span_lines")
+    assert entry_point.load() is SpanLineExporter

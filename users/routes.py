@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import update
 
 from shared.app import db_session
+from shared.business_metrics import CREDITS, MONEY_MOVED, count_outcome
 from shared.db import rows_affected
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
 from shared.models import ACCOUNT_MAX, USER_NAME_MAX, User
@@ -58,6 +59,14 @@ def credit_user(user_id: int) -> Response:
     """Add ``amount`` cents to the balance, atomically, and return the updated user."""
     amount: int = parse_json_body(CREDIT_FIELDS)["amount"]
     attributes = {"app.user.id": user_id, "app.amount": amount}
+    with count_outcome(CREDITS, "applied"):
+        user = _credit(user_id, amount, attributes)
+    MONEY_MOVED.add(amount, {"app.flow": "transfer"})
+    return jsonify(user)
+
+
+def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> dict[str, object]:
+    """Apply the credit in one conditional UPDATE; the updated user as JSON."""
     with business_span("update user amount", attributes) as span:
         if should_reject_credit():
             raise ServiceUnavailable(
@@ -82,4 +91,4 @@ def credit_user(user_id: int) -> Response:
                     balance=user.amount,
                 )
             span.set_attribute("app.user.balance", user.amount)
-            return jsonify(user.to_json())
+            return user.to_json()

@@ -1,0 +1,48 @@
+"""Business metrics: what the shop did, counted by outcome, next to the HTTP metrics.
+
+Attributes stay low-cardinality (an outcome and an error code, never a user or order id), so
+every combination is one small time series a dashboard can chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import metrics
+from opentelemetry.metrics import Counter
+
+from shared.errors import ApiError
+
+_meter = metrics.get_meter("tracing-demo")
+
+ORDERS = _meter.create_counter(
+    "app.orders",
+    unit="{order}",
+    description="Orders, by outcome (placed, refused or failed) and the refusal's error code.",
+)
+CREDITS = _meter.create_counter(
+    "app.credits",
+    unit="{credit}",
+    description="Credits to a balance, by outcome (applied, refused or failed) and error code.",
+)
+MONEY_MOVED = _meter.create_counter(
+    "app.money.moved",
+    unit="{cent}",
+    description="Money moved, in cents: credited by transfers, paid by orders (app.flow).",
+)
+
+
+@contextmanager
+def count_outcome(counter: Counter, success: str) -> Iterator[None]:
+    """Count one attempt: ``success`` if the block returns, else refused (4xx) or failed."""
+    try:
+        yield
+    except ApiError as exc:
+        outcome = "refused" if exc.status < 500 else "failed"
+        counter.add(1, {"app.outcome": outcome, "app.error": exc.code})
+        raise
+    except Exception:
+        counter.add(1, {"app.outcome": "failed", "app.error": "internal_error"})
+        raise
+    counter.add(1, {"app.outcome": success})
