@@ -11,13 +11,13 @@ LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := kubernetes/components/load-generator/locustfile.py
 
-.PHONY: run test load bench lint typecheck format lock clean browser bundle
+.PHONY: run test load bench lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
 	$(PY) scripts/run_local.py
 
-test: $(STAMP) browser
+test: $(STAMP) test-tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -28,14 +28,16 @@ load: $(STAMP)
 	$(PY) -m locust --locustfile $(LOCUSTFILE) --headless --users $(LOAD_USERS) \
 		--spawn-rate 5 --run-time $(LOAD_TIME) --host $(LOAD_HOST) --only-summary
 
-# What tracing costs: each flow traced vs untraced against MySQL (the local MariaDB, or
-# BENCH_DATABASE_URL), driven by Debian's hey. Prints a table, writes bench/results/*.json.
+# What telemetry costs: each flow untraced, with the project's telemetry and with the distro's
+# defaults (its own venv, bench/.venv-distro), against MySQL (the local MariaDB, or
+# BENCH_DATABASE_URL), driven by Debian's hey. Prints tables, writes bench/results/*.json.
+# BENCH_ARGS=--smoke: one short round, to check that it works.
 bench: $(STAMP)
 	@command -v hey >/dev/null || { \
 		echo "installing Debian's hey for the benchmark"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; \
 	}
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -58,12 +60,13 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 .env:
 	cp .env.example .env
 
-# The end-to-end tests drive Debian's Chromium (a browser download would fail offline) and run
-# the frontend image's nginx config with Debian's nginx.
-browser:
+# The end-to-end tests drive Debian's Chromium (a browser download would fail offline), run
+# the frontend image's nginx config with Debian's nginx, and smoke-run the benchmark with hey.
+test-tools:
 	@missing=""; \
 	test -x $(CHROMIUM) || missing="chromium"; \
 	test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	command -v hey >/dev/null || missing="$$missing hey"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages for the tests:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -1,66 +1,119 @@
-"""An OTLP/gRPC trace receiver that only counts: cheap enough to sit under a benchmark."""
+"""An OTLP/gRPC receiver that only counts: cheap enough to sit under a benchmark.
+
+It takes all three signals (``TraceService``, ``LogsService`` and ``MetricsService``), so the
+services export without errors, and counts spans, log records and metric data points. Nothing
+is decoded beyond the lengths of the repeated fields.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections.abc import Iterable
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
-import grpc
+import grpc  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 
-class CountingReceiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """Counts spans per service name."""
+@dataclass(frozen=True)
+class Counts:
+    """What a receiver got so far."""
+
+    spans: int = 0
+    log_records: int = 0
+    metric_points: int = 0
+
+    def __sub__(self, other: Counts) -> Counts:
+        return Counts(
+            self.spans - other.spans,
+            self.log_records - other.log_records,
+            self.metric_points - other.metric_points,
+        )
+
+
+class _Tally:
+    """The three counters, shared by the three services' handlers."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.spans = 0
+        self.log_records = 0
+        self.metric_points = 0
+
+
+class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
 
     def Export(  # noqa: N802 - the gRPC method name
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        batch: Counter[str] = Counter()
-        for resource_spans in request.resource_spans:
-            service = next(
-                (
-                    a.value.string_value
-                    for a in resource_spans.resource.attributes
-                    if a.key == "service.name"
-                ),
-                "?",
-            )
-            batch[service] += sum(len(scope.spans) for scope in resource_spans.scope_spans)
-        with self._lock:
-            self.counts.update(batch)
+        n = sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
+        with self.tally.lock:
+            self.tally.spans += n
         return trace_service_pb2.ExportTraceServiceResponse()
 
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.counts.values())
 
-    def reset(self) -> None:
-        with self._lock:
-            self.counts.clear()
+class _Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
 
-    def settle(self, quiet_s: float = 1.5, timeout_s: float = 30.0) -> int:
-        """Wait until no span arrived for ``quiet_s``; return the total."""
-        deadline = time.monotonic() + timeout_s
-        last, since = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            now = self.total()
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet_s:
-                break
-            time.sleep(0.1)
-        return self.total()
+    def Export(  # noqa: N802 - the gRPC method name
+        self, request: logs_service_pb2.ExportLogsServiceRequest, context: Any
+    ) -> logs_service_pb2.ExportLogsServiceResponse:
+        n = sum(len(scope.log_records) for rl in request.resource_logs for scope in rl.scope_logs)
+        with self.tally.lock:
+            self.tally.log_records += n
+        return logs_service_pb2.ExportLogsServiceResponse()
+
+
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, tally: _Tally) -> None:
+        self.tally = tally
+
+    def Export(  # noqa: N802 - the gRPC method name
+        self, request: metrics_service_pb2.ExportMetricsServiceRequest, context: Any
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        n = 0
+        for resource_metrics in request.resource_metrics:
+            for scope in resource_metrics.scope_metrics:
+                for metric in scope.metrics:
+                    kind = metric.WhichOneof("data")
+                    if kind:
+                        n += len(getattr(metric, kind).data_points)
+        with self.tally.lock:
+            self.tally.metric_points += n
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+class CountingReceiver:
+    """Counts spans, log records and metric data points on ``endpoint`` (plaintext gRPC)."""
+
+    def __init__(self) -> None:
+        self._tally = _Tally()
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        tally, server = self._tally, self._server
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _Traces(tally), server
+        )
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _Logs(tally), server
+        )
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            _Metrics(tally), server
+        )
+        self.port: int = self._server.add_insecure_port("127.0.0.1:0")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def counts(self) -> Counts:
+        tally = self._tally
+        with tally.lock:
+            return Counts(tally.spans, tally.log_records, tally.metric_points)
 
     def start(self) -> CountingReceiver:
         self._server.start()
@@ -68,3 +121,28 @@ class CountingReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
     def stop(self) -> None:
         self._server.stop(grace=None)
+
+
+def settle(
+    receivers: Iterable[CountingReceiver],
+    min_wait_s: float,
+    quiet_s: float,
+    timeout_s: float = 60.0,
+) -> list[Counts]:
+    """Wait ``min_wait_s``, then until no span or log record reached any of ``receivers`` for
+    ``quiet_s``; return each receiver's counts then.
+
+    Metric points are left out: the periodic reader exports them all the time, load or not.
+    """
+    receivers = list(receivers)
+    start = time.monotonic()
+    last: list[tuple[int, int]] = []
+    since = start
+    while time.monotonic() < start + timeout_s:
+        now = [(c.spans, c.log_records) for c in (r.counts() for r in receivers)]
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s and time.monotonic() - start >= min_wait_s:
+            break
+        time.sleep(0.1)
+    return [r.counts() for r in receivers]
