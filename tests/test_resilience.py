@@ -209,7 +209,8 @@ def test_collector_outage_keeps_latency_memory_and_shutdown_in_bounds(
 
         # A blocking export would add seconds; the bound only absorbs a loaded machine's noise.
         assert blackholed < max(5 * normal, normal + 0.1), (blackholed, normal)
-        # The export queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans): memory stays flat.
+        # Spans and log records wait in bounded queues (OTEL_BSP_MAX_QUEUE_SIZE and
+        # OTEL_BLRP_MAX_QUEUE_SIZE, 2048 each); metrics are aggregated in place: memory stays flat.
         assert growth_mb < 40, growth_mb
         assert dark.stop() < 8.0
     finally:
