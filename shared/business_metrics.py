@@ -6,6 +6,7 @@ every combination is one small time series a dashboard can chart.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,7 @@ from opentelemetry.metrics import Counter
 
 from shared.errors import ApiError
 
+log = logging.getLogger(__name__)
 _meter = metrics.get_meter("tracing-demo")
 
 ORDERS = _meter.create_counter(
@@ -35,12 +37,17 @@ MONEY_MOVED = _meter.create_counter(
 
 @contextmanager
 def count_outcome(counter: Counter, success: str) -> Iterator[None]:
-    """Count one attempt: ``success`` if the block returns, else refused (4xx) or failed."""
+    """Count one attempt: ``success`` if the block returns, else refused (4xx) or failed.
+
+    A refusal is also logged (failures are, by the error handlers), so it shows in its trace.
+    """
     try:
         yield
     except ApiError as exc:
         outcome = "refused" if exc.status < 500 else "failed"
         counter.add(1, {"app.outcome": outcome, "app.error": exc.code})
+        if outcome == "refused":
+            log.info("refused (%s): %s", exc.code, exc.message)
         raise
     except Exception:
         counter.add(1, {"app.outcome": "failed", "app.error": "internal_error"})

@@ -148,8 +148,10 @@ class DelayBeforeServing:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("PATH_INFO", "").startswith(self.paths):
-            extracted = propagate.extract(environ, getter=wsgi_getter)
-            requested = parse_scenario(baggage.get_baggage(BAGGAGE_KEY, extracted))
+            requested = None
+            if "HTTP_BAGGAGE" in environ:  # most requests carry none: no header parsing then
+                extracted = propagate.extract(environ, getter=wsgi_getter)
+                requested = parse_scenario(baggage.get_baggage(BAGGAGE_KEY, extracted))
             if (requested or self.default) is Scenario.USERS_LATENCY:
                 time.sleep(self.delay_s)
         return self.app(environ, start_response)

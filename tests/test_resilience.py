@@ -270,6 +270,7 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes_their_spans(
         DATABASE_URL=database_url,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="60000",  # only the shutdown flush can deliver these spans
+        LOG_LEVEL="DEBUG",
     )
     stack = Stack.start(tmp_path, env)
     try:
@@ -287,7 +288,7 @@ def test_sigterm_under_load_finishes_in_flight_requests_and_flushes_their_spans(
         with ThreadPoolExecutor(max_workers=6) as pool:
             futures = [pool.submit(slow_order, i) for i in range(6)]
             # Each order reads the user from the users service first: six reads logged there
-            # mean all six requests are inside the order service.
+            # (the access lines, at DEBUG) mean all six requests are inside the order service.
             marker = f"GET /users/{user['id']} -> 200"
             _wait_until(lambda: stack.users.log_path.read_text().count(marker) >= 6, 30)
             stack.order.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]

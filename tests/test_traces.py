@@ -213,9 +213,14 @@ def test_log_lines_carry_the_trace_id(stack: Stack, http: requests.Session) -> N
     )
     trace_id = trace_id_of(reply)
     order_log = [line for line in stack.order.log().splitlines() if f"trace_id={trace_id}" in line]
-    users_log = [line for line in stack.users.log().splitlines() if f"trace_id={trace_id}" in line]
-    assert any("POST /orders -> 201" in line for line in order_log), order_log
-    assert any("GET /users/" in line for line in users_log), users_log
+    assert any(f"order {reply.json()['id']} placed" in line for line in order_log), order_log
+    transfer = http.put(
+        f"{stack.payment.url}/payments/transfer/id/{user['id']}", json={"amount": 7}, timeout=30
+    )
+    trace_id = trace_id_of(transfer)
+    for service, message in ((stack.payment, "transferred 7"), (stack.users, "credited 7")):
+        lines = [line for line in service.log().splitlines() if f"trace_id={trace_id}" in line]
+        assert any(message in line for line in lines), lines
 
 
 def test_a_cross_service_404_is_an_error_only_on_the_callers_client_span(

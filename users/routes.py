@@ -62,6 +62,7 @@ def credit_user(user_id: int) -> Response:
     with count_outcome(CREDITS, "applied"):
         user = _credit(user_id, amount, attributes)
     MONEY_MOVED.add(amount, {"app.flow": "transfer"})
+    log.info("credited %d cents to user %d", amount, user_id)
     return jsonify(user)
 
 
