@@ -51,13 +51,14 @@ def load_environment(env_file: Path) -> dict[str, str]:
     """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     env = {**from_file, **os.environ}
-    if not (
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    ):
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return env
+    if not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         env.setdefault("COLLECTOR_OTLP_HTTP_URL", "")
         env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
-        env.setdefault("OTEL_METRICS_EXPORTER", "none")
-        env.setdefault("OTEL_LOGS_EXPORTER", "none")
+    for kind in ("METRICS", "LOGS"):
+        if not env.get(f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"):
+            env.setdefault(f"OTEL_{kind}_EXPORTER", "none")
     return env
 
 

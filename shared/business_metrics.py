@@ -12,6 +12,8 @@ from contextlib import contextmanager
 
 from opentelemetry import metrics
 from opentelemetry.metrics import Counter
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shared.errors import ApiError
 
@@ -48,6 +50,9 @@ def count_outcome(counter: Counter, success: str) -> Iterator[None]:
         counter.add(1, {"app.outcome": outcome, "app.error": exc.code})
         if outcome == "refused":
             log.info("refused (%s): %s", exc.code, exc.message)
+        raise
+    except (OperationalError, PoolTimeoutError):
+        counter.add(1, {"app.outcome": "failed", "app.error": "database_unavailable"})
         raise
     except Exception:
         counter.add(1, {"app.outcome": "failed", "app.error": "internal_error"})

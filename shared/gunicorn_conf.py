@@ -38,7 +38,9 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """The last spans, logs and metrics, flushed in bounded time."""
+    """The last spans, logs and metrics, flushed in bounded time (in the worker only)."""
+    if worker.pid != os.getpid():
+        return  # gunicorn also calls this hook in the master, for a worker it lost
     from shared.telemetry import shutdown_telemetry
 
     shutdown_telemetry()

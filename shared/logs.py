@@ -2,13 +2,15 @@
 
 The logging instrumentation adds ``otelTraceID``, ``otelSpanID`` and ``otelServiceName`` to every
 record (``OTEL_PYTHON_LOG_CORRELATION=true``) and exports each record over OTLP with its trace
-context; this module only makes sure stdout shows them, with or without telemetry.
+context; this module only makes sure the terminal shows them, with or without telemetry.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(otelServiceName)s [%(name)s] "
@@ -20,7 +22,7 @@ class RateLimitFilter(logging.Filter):
     """Lets one record per message template of ``prefix`` loggers through every ``interval_s``.
 
     An unreachable collector makes the exporter log on every retry; one line now and then
-    says the same without flooding the terminal (or the log export).
+    says the same without flooding the terminal.
     """
 
     def __init__(self, prefix: str, interval_s: float = 60.0) -> None:
@@ -39,15 +41,24 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
+def not_while_exporting(record: logging.LogRecord) -> bool:
+    """False for records logged inside an export (the exporters suppress instrumentation there).
+
+    Exporting those would feed the log export its own HTTP client's lines, forever.
+    """
+    return is_instrumentation_enabled()
+
+
 def configure_logging(service: str | None = None) -> None:
-    """Stdout lines with trace ids on the root logger; ``LOG_LEVEL`` sets the level.
+    """Terminal lines with trace ids on the root logger, at ``LOG_LEVEL``.
 
     Keeps the stream handler the logging instrumentation set up (or adds one when telemetry
-    is off) and gives it a format that works whether or not records carry trace ids.
+    is off), with ``OTEL_PYTHON_LOG_FORMAT`` (default: ``LOG_FORMAT``) and a fallback for
+    records that carry no trace ids; the OTLP log handler gets no records from exports.
     """
     service = service or os.environ.get("OTEL_SERVICE_NAME") or "-"
     formatter = logging.Formatter(
-        LOG_FORMAT,
+        os.environ.get("OTEL_PYTHON_LOG_FORMAT") or LOG_FORMAT,
         defaults={"otelServiceName": service, "otelTraceID": "0", "otelSpanID": "0"},
     )
     root = logging.getLogger()
@@ -55,9 +66,11 @@ def configure_logging(service: str | None = None) -> None:
     if not streams:
         streams = [logging.StreamHandler()]
         root.addHandler(streams[0])
-    for handler in streams:
-        handler.setFormatter(formatter)
-    rate_limit = RateLimitFilter("opentelemetry")
     for handler in root.handlers:
-        handler.addFilter(rate_limit)
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+        if handler in streams:
+            handler.setFormatter(formatter)
+            handler.addFilter(RateLimitFilter("opentelemetry"))
+        else:
+            handler.addFilter(not_while_exporting)
+    level = os.environ.get("OTEL_PYTHON_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"
+    root.setLevel(level.upper())

@@ -32,7 +32,6 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.logs import LOG_FORMAT, configure_logging
-from shared.scenarios import ScenarioSpanProcessor
 from shared.settings import parse_bool
 
 log = logging.getLogger(__name__)
@@ -73,12 +72,16 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
     for name, value in PROJECT_DEFAULTS.items():
         env.setdefault(name, value)
     env.setdefault("OTEL_PYTHON_LOG_LEVEL", env.get("LOG_LEVEL", "info").lower())
-    if parse_bool(env.get("OTEL_SDK_DISABLED", "false")):
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":  # the SDK's own reading
         # The SDK would make every span a no-op anyway; skip the instrumentation too.
         configure_logging()
         return
     initialize(swallow_exceptions=False)
     configure_logging()
+    # Imported after initialize(): nothing of the app (flask.Flask, sqlalchemy.create_engine)
+    # may be bound before the instrumentations have patched it.
+    from shared.scenarios import ScenarioSpanProcessor
+
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.add_span_processor(ScenarioSpanProcessor())

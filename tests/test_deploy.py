@@ -45,6 +45,7 @@ SDK_VARIABLES = {
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_METRIC_EXPORT_INTERVAL",
     "OTEL_SERVICE_NAME",
 }
 # The bundled collector: one folder of config files, mounted by compose and turned into the
@@ -71,8 +72,8 @@ def compose_binary() -> Path:
     return binary
 
 
-@cache
-def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
+def _compose_json(env_file: str | Path) -> dict[str, Any]:
+    """``docker-compose config`` as JSON, with ``env_file`` as its .env."""
     result = run(
         compose_binary(),
         "-f",
@@ -89,24 +90,17 @@ def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
 
 
 @cache
+def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
+    return _compose_json(env_file)
+
+
+@cache
 def compose_config_with(**variables: str) -> dict[str, Any]:
     """Compose's view with a .env holding exactly these variables."""
     with tempfile.TemporaryDirectory() as folder:
         env_file = Path(folder) / ".env"
         env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
-        result = run(
-            compose_binary(),
-            "-f",
-            "docker-compose.yml",
-            "--env-file",
-            env_file,
-            "config",
-            "--format",
-            "json",
-        )
-    assert result.returncode == 0, result.stderr
-    config: dict[str, Any] = json.loads(result.stdout)
-    return config
+        return _compose_json(env_file)
 
 
 @cache

@@ -214,6 +214,8 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
             make.send_signal(signal.SIGTERM)
         rest, _ = make.communicate(timeout=30)
     assert "stopped." in rest
+    # No endpoint: spans to the file, metrics and logs nowhere; no export is even tried.
+    assert "opentelemetry.exporter" not in "".join(output) + rest
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if not any(_listening(port) for port in ports.values()):

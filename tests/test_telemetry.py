@@ -287,6 +287,32 @@ def test_one_protocol_switch_carries_all_three_signals(
     }
 
 
+def test_debug_logging_over_http_neither_loops_nor_loses_the_format(
+    own_receiver: OtlpReceiver, database_url: str, tmp_path: Path
+) -> None:
+    """The exporter's own HTTP client logs at DEBUG; those lines must not be exported again."""
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=own_receiver.http_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        LOG_LEVEL="DEBUG",
+        OTEL_PYTHON_LOG_FORMAT="CUSTOM %(levelname)s trace=%(otelTraceID)s %(message)s",
+    )
+    users = ServiceProcess("users", env, tmp_path / "users.log").start().wait_ready()
+    try:
+        trace_id = trace_id_of(_create_user(users))
+        own_receiver.wait_for_logs(bool, lambda log: log.trace_id == trace_id)
+        time.sleep(3)  # thirty log export intervals: a feedback loop would show by now
+    finally:
+        users.stop()
+    bodies = [str(log.body) for log in own_receiver.logs()]
+    assert not [body for body in bodies if "/v1/logs" in body or "/v1/metrics" in body], bodies
+    assert any(
+        line.startswith("CUSTOM INFO trace=") and f"trace={trace_id} created user" in line
+        for line in users.log().splitlines()
+    )
+
+
 def test_disabled_instrumentations_drop_their_spans(
     own_receiver: OtlpReceiver, database_url: str, tmp_path: Path
 ) -> None:
