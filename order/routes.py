@@ -48,7 +48,7 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
                 span.set_attributes({"app.order.id": order.id, "app.order.price": order.price})
                 placed, price = order.to_json(), order.price
     MONEY_MOVED.add(price, {"app.flow": "order"})
-    log.info("order %s placed: user %s paid %s", placed["id"], user_id, placed["price"])
+    log.info("order %s placed: user %s paid %s", placed["id"], user_id, price)
     return jsonify(placed), 201, {"Location": url_for("order.get_order", order_id=placed["id"])}
 
 

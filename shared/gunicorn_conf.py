@@ -2,7 +2,7 @@
 
 No ``preload_app``: each worker sets up OpenTelemetry in ``post_fork`` and only then imports
 the app, so each has its own providers, export threads and gRPC channels (they do not survive
-a fork), database pool and HTTP session. The SDK flushes telemetry at exit in every worker.
+a fork), database pool and HTTP session; ``worker_exit`` flushes its telemetry in bounded time.
 """
 
 import os

@@ -16,7 +16,6 @@ This module only adds what the project itself contributes:
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -34,8 +33,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.logs import LOG_FORMAT, configure_logging
 from shared.settings import parse_bool
 
-log = logging.getLogger(__name__)
-
 # At exit, the last batches get this long (all three signals at once), even if the collector hangs.
 SHUTDOWN_TIMEOUT_S = 3.0
 
@@ -45,7 +42,7 @@ PROJECT_DEFAULTS = {
     "OTEL_SEMCONV_STABILITY_OPT_IN": "http",
     # Probes run every few seconds and tell no story: no spans, no metrics.
     "OTEL_PYTHON_FLASK_EXCLUDED_URLS": "/healthz,/readyz",
-    # Log lines on stdout carry trace and span ids (the logging instrumentation adds them).
+    # Log lines on the terminal carry trace and span ids (the logging instrumentation adds them).
     "OTEL_PYTHON_LOG_CORRELATION": "true",
     "OTEL_PYTHON_LOG_FORMAT": LOG_FORMAT,
 }
@@ -107,8 +104,11 @@ def shutdown_telemetry(timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
     export timeout for a collector that does not answer; a worker must exit well within
     gunicorn's graceful timeout.
     """
-    providers = [trace.get_tracer_provider(), metrics.get_meter_provider()]
-    providers.append(_logs.get_logger_provider())
+    providers = (
+        trace.get_tracer_provider(),
+        metrics.get_meter_provider(),
+        _logs.get_logger_provider(),
+    )
     flushers = [
         threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
         for provider in providers
