@@ -9,13 +9,13 @@ CHROMIUM := /usr/bin/chromium
 LOAD_HOST ?= http://localhost:5000
 LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
-LOCUSTFILE := kubernetes/components/load-generator/locustfile.py
+LOCUSTFILE := loadgen/locustfile.py
 
 .PHONY: run test load bench lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
-	$(PY) scripts/run_local.py
+	$(PY) -m shared.launch.local
 
 test: $(STAMP) test-tools
 	$(PY) -m ruff check .

@@ -17,10 +17,8 @@ import json
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-
-from shared.services import ServiceSpec, gunicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = ROOT / "requirements.lock"
@@ -40,13 +38,6 @@ class DistroVenv:
     @property
     def python(self) -> Path:
         return self.path / "bin" / "python"
-
-    def gunicorn_command(self, spec: ServiceSpec, port: int, host: str) -> list[str]:
-        """The project's gunicorn command for ``spec``, run by this venv with the bench config."""
-        command = gunicorn_command(replace(spec, gunicorn_config=GUNICORN_CONFIG), port, host)
-        if command[0] != sys.executable:
-            raise RuntimeError(f"unexpected gunicorn command {command}: no interpreter first")
-        return [str(self.python), *command[1:]]
 
 
 def contrib_release(lock_text: str) -> str:

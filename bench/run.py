@@ -43,12 +43,14 @@ import requests
 from sqlalchemy import create_engine, make_url, text
 
 from bench import span_cost
-from bench.distro import DEFAULT_VENV, DistroVenv, ensure_venv
+from bench.distro import DEFAULT_VENV, GUNICORN_CONFIG, DistroVenv, ensure_venv
 from bench.receiver import CountingReceiver, Counts, settle
 from shared.db import create_db_engine
 from shared.init_db import init_db
+from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
+from shared.launch import SERVICES_BY_NAME
+from shared.launch.process import NotReady, start_service, wait_until_ready
 from shared.models import Base
-from shared.services import SERVICES_BY_NAME, gunicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"
@@ -257,34 +259,21 @@ def start_stack(
     env = mode_env(mode, database_url, ports["users"], stack.receiver.endpoint, args)
     (log_dir / mode).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    python, config = sys.executable, PROJECT_GUNICORN_CONFIG
+    if mode == "distro":
+        assert distro is not None
+        python, config = str(distro.python), GUNICORN_CONFIG
     for name, port in ports.items():
-        spec = SERVICES_BY_NAME[name]
-        if mode == "distro":
-            assert distro is not None
-            command = distro.gunicorn_command(spec, port, host="127.0.0.1")
-        else:
-            command = gunicorn_command(spec, port, host="127.0.0.1")
         with open(log_dir / mode / f"{name}.log", "ab") as log:
-            stack.processes[name] = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env={**env, "OTEL_SERVICE_NAME": spec.otel_service_name},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+            stack.processes[name] = start_service(
+                SERVICES_BY_NAME[name], port, env, output=log, python=python, config=config
             )
     for name, port in ports.items():
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or stack.processes[name].poll() is not None:
-                stack.stop()
-                raise SystemExit(f"{mode} {name} did not become ready; see {log_dir / mode}")
-            time.sleep(0.05)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}", stack.processes[name], 90)
+        except NotReady as exc:
+            stack.stop()
+            raise SystemExit(f"{mode} {name}: {exc}; see {log_dir / mode}") from None
     stack.ready_s = round(time.monotonic() - started, 2)
     users, payment, order = (f"http://127.0.0.1:{ports[n]}" for n in ("users", "payment", "order"))
     user = requests.post(users + "/users", json={"user_name": "Bench", "account": "B"}, timeout=10)

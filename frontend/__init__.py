@@ -13,16 +13,16 @@ from pathlib import Path
 
 from flask import Flask, Response, jsonify, send_from_directory
 
-from frontend.settings import FrontendSettings
+from shared.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(config: FrontendSettings | None = None) -> Flask:
+def create_app(config: Settings | None = None) -> Flask:
     """Application factory: ``gunicorn 'frontend.wsgi:app'``."""
-    settings = config or FrontendSettings.from_env()
+    settings = config or Settings.from_env()
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
-    app.extensions["frontend_settings"] = settings
+    app.extensions["settings"] = settings
 
     from frontend.proxy import bp as proxy_bp
     from frontend.viewer import bp as viewer_bp
@@ -37,7 +37,7 @@ def create_app(config: FrontendSettings | None = None) -> Flask:
     @app.get("/config.js")
     def page_config() -> Response:
         """What the page may not hard-code, as the Go sample's config.js."""
-        body = "window.DEMO_CONFIG = " + json.dumps({"traceUiUrl": settings.trace_ui_url}) + ";\n"
+        body = "window.DEMO_CONFIG = " + json.dumps({"traceUiUrl": settings.trace_link}) + ";\n"
         return Response(body, mimetype="text/javascript", headers={"Cache-Control": "no-store"})
 
     @app.get("/healthz")

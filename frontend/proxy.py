@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from requests.adapters import HTTPAdapter
 
 from frontend.otlp_lines import span_lines_from_otlp
-from frontend.settings import FrontendSettings
+from shared.settings import Settings
 
 bp = Blueprint("proxy", __name__)
 
@@ -45,8 +45,8 @@ def _json_error(status: int, code: str, message: str) -> Response:
     return response
 
 
-def _settings() -> FrontendSettings:
-    settings: FrontendSettings = current_app.extensions["frontend_settings"]
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["settings"]
     return settings
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template
 
-from frontend.settings import FrontendSettings
+from shared.settings import Settings
 from shared.span_lines import SpanLine, read_trace
 
 bp = Blueprint("viewer", __name__)
@@ -58,7 +58,7 @@ def show_trace(trace_id: str) -> str:
     """The spans of one trace as an indented waterfall."""
     if not TRACE_ID.match(trace_id):
         abort(404)
-    settings: FrontendSettings = current_app.extensions["frontend_settings"]
+    settings: Settings = current_app.extensions["settings"]
     path = Path(settings.spans_file)
     spans: list[SpanLine] = []
     if path.exists():

@@ -8,35 +8,39 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from order.scenarios import run_order_scenarios
 from shared.app import db_session, users_client
 from shared.business_metrics import MONEY_MOVED, ORDERS, count_outcome
-from shared.db import rows_affected, slow_statement
+from shared.contract import NewOrder, Order, Product, parse_body
+from shared.db import rows_affected
 from shared.errors import NotFound, Unprocessable
-from shared.models import Order, Product, User
-from shared.scenarios import Scenario, is_active, scenario_settings
+from shared.models import Order as OrderRow
+from shared.models import Product as ProductRow
+from shared.models import User as UserRow
+from shared.openapi import operation
 from shared.spans import business_span
-from shared.validation import ID, parse_json_body
 
 bp = Blueprint("order", __name__)
 log = logging.getLogger(__name__)
 
-ORDER_FIELDS = {"user_id": ID, "product_id": ID}
 PAID = "PAID"
 
 
 @bp.get("/products")
+@operation(200, list[Product])
 def list_products() -> Response:
     """The catalog, cheapest first."""
     with db_session() as session:
-        products = session.scalars(select(Product).order_by(Product.price, Product.id))
-        return jsonify([product.to_json() for product in products])
+        rows = session.scalars(select(ProductRow).order_by(ProductRow.price, ProductRow.id))
+        return jsonify([Product.model_validate(row).model_dump() for row in rows])
 
 
 @bp.post("/orders")
+@operation(201, Order, body=NewOrder, errors=(400, 404, 413, 422, 502, 503, 504))
 def place_order() -> tuple[Response, int, dict[str, str]]:
-    """Buy one product for a user: debit the price and record the order in one transaction."""
-    body = parse_json_body(ORDER_FIELDS)
-    user_id, product_id = body["user_id"], body["product_id"]
+    """Buy one product: debit its price and record the order, in one transaction."""
+    new = parse_body(NewOrder)
+    user_id, product_id = new.user_id, new.product_id
     users = users_client()
     attributes = {"app.user.id": user_id, "app.product.id": product_id}
     with count_outcome(ORDERS, "placed"):
@@ -44,45 +48,44 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
         users.get_user(user_id)
         with business_span("insert order", attributes) as span:
             with db_session(writes=True) as session, session.begin():
-                order = _pay_and_record(session, user_id, product_id)
-                span.set_attributes({"app.order.id": order.id, "app.order.price": order.price})
-                placed, price = order.to_json(), order.price
-    MONEY_MOVED.add(price, {"app.flow": "order"})
-    log.info("order %s placed: user %s paid %s", placed["id"], user_id, price)
-    return jsonify(placed), 201, {"Location": url_for("order.get_order", order_id=placed["id"])}
+                row = _pay_and_record(session, user_id, product_id)
+                span.set_attributes({"app.order.id": row.id, "app.order.price": row.price})
+                placed = Order.model_validate(row)
+    MONEY_MOVED.add(placed.price, {"app.flow": "order"})
+    log.info("order %s placed: user %s paid %s", placed.id, user_id, placed.price)
+    location = url_for("order.get_order", order_id=placed.id)
+    return jsonify(placed.model_dump()), 201, {"Location": location}
 
 
 @bp.get("/orders/<id:order_id>")
+@operation(200, Order, errors=(404,))
 def get_order(order_id: int) -> Response:
-    """Read one order."""
+    """Read an order."""
     with db_session() as session:
-        order = session.get(Order, order_id)
-        if order is None:
+        row = session.get(OrderRow, order_id)
+        if row is None:
             raise NotFound(f"Order {order_id} does not exist.", code="order_not_found")
-        return jsonify(order.to_json())
+        return jsonify(Order.model_validate(row).model_dump())
 
 
-def _pay_and_record(session: Session, user_id: int, product_id: int) -> Order:
+def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRow:
     """Debit the product's price and insert the order, inside the caller's transaction.
 
     The debit is one conditional UPDATE (``amount >= price``): the database checks and
     debits atomically, so concurrent orders can never overdraw the balance.
     """
-    product = session.get(Product, product_id)
+    product = session.get(ProductRow, product_id)
     if product is None:
         raise NotFound(f"Product {product_id} does not exist.", code="product_not_found")
-    if is_active(Scenario.LOCK_CONTENTION):
-        _lock_user_row_and_hold_it(session, user_id)
-    if is_active(Scenario.SLOW_DB):
-        session.execute(slow_statement(scenario_settings().slow_db_ms / 1000))
+    run_order_scenarios(session, user_id)
     debited = rows_affected(
         session,
-        update(User)
-        .where(User.id == user_id, User.amount >= product.price)
-        .values(amount=User.amount - product.price),
+        update(UserRow)
+        .where(UserRow.id == user_id, UserRow.amount >= product.price)
+        .values(amount=UserRow.amount - product.price),
     )
     if not debited:
-        balance = session.scalar(select(User.amount).where(User.id == user_id))
+        balance = session.scalar(select(UserRow.amount).where(UserRow.id == user_id))
         if balance is None:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
         missing = product.price - balance
@@ -94,7 +97,7 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> Order:
             balance=balance,
             missing=missing,
         )
-    order = Order(
+    order = OrderRow(
         user_id=user_id,
         product_id=product.id,
         product_name=product.name,
@@ -104,14 +107,3 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> Order:
     session.add(order)
     session.flush()
     return order
-
-
-def _lock_user_row_and_hold_it(session: Session, user_id: int) -> None:
-    """``lock-contention``: take the user's row lock first and keep it a while.
-
-    Concurrent orders for the same user then wait for the lock one after the other: on MySQL
-    in ``SELECT ... FOR UPDATE``, on SQLite (one writer at a time) in ``BEGIN IMMEDIATE``.
-    """
-    with business_span("lock user row", {"app.user.id": user_id}):
-        session.execute(select(User.id).where(User.id == user_id).with_for_update())
-        session.execute(slow_statement(scenario_settings().lock_hold_ms / 1000))

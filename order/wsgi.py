@@ -1,4 +1,4 @@
-"""Gunicorn entry point. Telemetry is already set up: ``post_fork`` in ``shared.gunicorn_conf``."""
+"""Gunicorn entry point; telemetry is already set up (``shared.launch.gunicorn_conf``)."""
 
 from order import create_app
 

@@ -1,4 +1,4 @@
-"""What every service's app factory shares: errors, CORS, probes, request logs, tracing hooks."""
+"""What every service's app factory shares: errors, CORS, probes, request logs, the contract."""
 
 from __future__ import annotations
 
@@ -6,25 +6,34 @@ import logging
 from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, current_app, jsonify, request
+from flask_cors import CORS
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.contract import IdConverter
 from shared.db import create_db_engine, writer
-from shared.errors import ApiError, error_response, register_error_handlers
+from shared.error_handlers import error_response, register_error_handlers
+from shared.errors import ApiError
+from shared.openapi import serve_openapi
 from shared.settings import Settings
 from shared.users_client import UsersClient
-from shared.validation import IdConverter
 
 log = logging.getLogger(__name__)
 
 PROBE_PATHS = ("/healthz", "/readyz")
-CORS_ALLOWED_HEADERS = "Content-Type, traceparent, tracestate, baggage"
+# The page sends JSON and the trace context (W3C traceparent/tracestate, scenario baggage).
+CORS_ALLOWED_HEADERS = ["Content-Type", "traceparent", "tracestate", "baggage"]
 ReadinessCheck = Callable[[], None]
 
 
-def create_service_app(import_name: str, service_name: str, settings: Settings) -> Flask:
-    """A Flask app with the demo's common behaviour; the caller adds its blueprint and checks."""
+def create_service_app(
+    import_name: str, service_name: str, settings: Settings, description: str
+) -> Flask:
+    """A Flask app with the demo's common behaviour; the caller adds its blueprint and checks.
+
+    ``/openapi.json`` documents the routes the caller registers (``shared.openapi``).
+    """
     app = Flask(import_name)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["SERVICE_NAME"] = service_name
@@ -33,8 +42,17 @@ def create_service_app(import_name: str, service_name: str, settings: Settings) 
     app.url_map.converters["id"] = IdConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
-    app.after_request(_allow_configured_origins)
+    # CORS for the configured origins only: others get no CORS headers, so browsers refuse.
+    # (The traceresponse propagator exposes its own header to the page.)
+    CORS(
+        app,
+        origins=list(settings.cors_allowed_origins),
+        methods=["GET", "POST", "PUT", "OPTIONS"],
+        allow_headers=CORS_ALLOWED_HEADERS,
+        max_age=600,
+    )
     app.after_request(_log_request)
+    serve_openapi(app, service_name, description)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/readyz", "readyz", _readyz)
     return app
@@ -113,19 +131,6 @@ def _readyz() -> Response:
         return jsonify(status="ready", service=current_app.config["SERVICE_NAME"], checks=results)
     failed = ", ".join(name for name, result in results.items() if result != "ok")
     return error_response(503, "not_ready", f"Not ready: {failed} unavailable.", checks=results)
-
-
-def _allow_configured_origins(response: Response) -> Response:
-    """CORS for the configured origins only; others get no CORS headers, so browsers refuse."""
-    origin = request.headers.get("Origin")
-    settings: Settings = current_app.extensions["settings"]
-    if origin and origin.rstrip("/") in settings.cors_origins:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = CORS_ALLOWED_HEADERS
-        response.headers["Access-Control-Max-Age"] = "600"
-    response.vary.add("Origin")
-    return response
 
 
 def _log_request(response: Response) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Engine, TextClause, Update, create_engine, event, make_url, text
+from sqlalchemy import Engine, Update, create_engine, event, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -87,11 +87,6 @@ def _create_sqlite_engine(url: str) -> Engine:
 def _sqlite_sleep(seconds: float) -> int:
     time.sleep(seconds)
     return 0
-
-
-def slow_statement(seconds: float) -> TextClause:
-    """A statement that takes ``seconds`` inside the database (the slow-db scenario)."""
-    return text("SELECT sleep(:seconds)").bindparams(seconds=seconds)
 
 
 def rows_affected(session: Session, statement: Update) -> int:

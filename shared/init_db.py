@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import create_db_engine
 from shared.models import SEED_PRODUCTS, Base, Product
-from shared.settings import database_url_from_env, describe_database
+from shared.settings import Settings, describe_database
 
 log = logging.getLogger("init-db")
 
@@ -70,17 +69,18 @@ def wait_for_database(engine: Engine, timeout_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
+    settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="init-db", description=__doc__)
     parser.add_argument(
         "--wait",
         type=float,
-        default=float(os.environ.get("INIT_DB_WAIT_SECONDS", "60")),
+        default=settings.init_db_wait_seconds,
         help="seconds to keep retrying while the database is unreachable (default 60)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    url = database_url_from_env(os.environ)
+    url = settings.database_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

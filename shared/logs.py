@@ -12,6 +12,8 @@ import os
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
+from shared.settings import Settings
+
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(otelServiceName)s [%(name)s] "
     "trace_id=%(otelTraceID)s span_id=%(otelSpanID)s %(message)s"
@@ -72,5 +74,5 @@ def configure_logging(service: str | None = None) -> None:
             handler.addFilter(RateLimitFilter("opentelemetry"))
         else:
             handler.addFilter(not_while_exporting)
-    level = os.environ.get("OTEL_PYTHON_LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO"
+    level = os.environ.get("OTEL_PYTHON_LOG_LEVEL") or Settings.from_env().log_level
     root.setLevel(level.upper())

@@ -32,15 +32,6 @@ class User(Base):
     account: Mapped[str] = mapped_column(String(ACCOUNT_MAX))
     amount: Mapped[int] = mapped_column(Cents, default=0)
 
-    def to_json(self) -> dict[str, object]:
-        """The user as the API returns it."""
-        return {
-            "id": self.id,
-            "user_name": self.user_name,
-            "account": self.account,
-            "amount": self.amount,
-        }
-
 
 class Product(Base):
     """An item of the catalog the order service sells; the price is never the client's."""
@@ -54,10 +45,6 @@ class Product(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     price: Mapped[int] = mapped_column(Cents)
-
-    def to_json(self) -> dict[str, object]:
-        """The product as the catalog lists it."""
-        return {"id": self.id, "name": self.name, "price": self.price}
 
 
 class Order(Base):
@@ -73,17 +60,6 @@ class Order(Base):
     price: Mapped[int] = mapped_column(Cents)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
-
-    def to_json(self) -> dict[str, object]:
-        """The order as the API returns it."""
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "product_id": self.product_id,
-            "product_name": self.product_name,
-            "price": self.price,
-            "status": self.status,
-        }
 
 
 # (id, name, price in cents): the catalog init-db writes once.

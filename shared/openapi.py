@@ -1,65 +1,25 @@
-"""OpenAPI documents: each service serves ``/openapi.json`` describing what it really does
-(the fuzz test holds it to that)."""
+"""``/openapi.json``: each service's document, generated from its routes and the contract.
+
+A view declares what it takes and answers with :func:`operation`; the schemas come from the
+pydantic models of ``shared.contract``, so the document, the validation and the responses
+share one definition (the fuzz test holds the service to it).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Response, jsonify
+from pydantic import BaseModel, TypeAdapter
 
-from shared.models import ACCOUNT_MAX, USER_NAME_MAX
-from shared.validation import MAX_AMOUNT_CENTS, MAX_ID
+from shared.contract import Error, Id
 
 Schema = dict[str, Any]
+View = TypeVar("View", bound=Callable[..., Any])
 
-ERROR: Schema = {
-    "type": "object",
-    "required": ["error", "message"],
-    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-    "additionalProperties": True,
-}
-ID: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-AMOUNT: Schema = {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT_CENTS}
-# Non-blank, no control characters (what shared.validation.Text accepts).
-TEXT_PATTERN = r"^[^\u0000-\u001f]*[^\s\u0000-\u001f][^\u0000-\u001f]*$"
-USER: Schema = {
-    "type": "object",
-    "required": ["id", "user_name", "account", "amount"],
-    "properties": {
-        "id": ID,
-        "user_name": {"type": "string", "maxLength": USER_NAME_MAX},
-        "account": {"type": "string", "maxLength": ACCOUNT_MAX},
-        "amount": {"type": "integer", "minimum": 0},
-    },
-    "additionalProperties": False,
-}
-NEW_USER: Schema = {
-    "type": "object",
-    "required": ["user_name", "account"],
-    "properties": {
-        "user_name": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": USER_NAME_MAX,
-            "pattern": TEXT_PATTERN,
-        },
-        "account": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": ACCOUNT_MAX,
-            "pattern": TEXT_PATTERN,
-        },
-    },
-    "additionalProperties": False,
-}
-CREDIT: Schema = {
-    "type": "object",
-    "required": ["amount"],
-    "properties": {"amount": AMOUNT},
-    "additionalProperties": False,
-}
-
-_REASONS = {
+REASONS = {
     400: "Malformed request: bad JSON, missing, unknown or invalid fields",
     404: "No such user, product or order",
     413: "Request body too large",
@@ -68,50 +28,106 @@ _REASONS = {
     503: "A dependency (database or users service) is unavailable",
     504: "The users service did not answer in time",
 }
+_REF = "#/components/schemas/{model}"
+_PATH_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
-def json_body(schema: Schema) -> Schema:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def operation(
+    status: int, answer: Any, *, body: type[BaseModel] | None = None, errors: tuple[int, ...] = ()
+) -> Callable[[View], View]:
+    """Document a view: its request ``body``, its ``status`` and ``answer`` type, its errors.
 
+    The summary is the first line of the view's docstring.
+    """
 
-def ok(description: str, schema: Schema) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def errors(*statuses: int) -> dict[str, Schema]:
-    """The error responses an operation can give, all in the one error shape."""
-    return {str(status): ok(_REASONS[status], ERROR) for status in statuses}
-
-
-def path_id(name: str) -> list[Schema]:
-    return [{"name": name, "in": "path", "required": True, "schema": ID}]
-
-
-PROBES: dict[str, Schema] = {
-    "/healthz": {
-        "get": {
-            "summary": "Liveness: the process answers",
-            "responses": {"200": ok("Alive", {"type": "object"})},
+    def document(view: View) -> View:
+        view.__openapi__ = {  # type: ignore[attr-defined]
+            "status": status,
+            "answer": answer,
+            "body": body,
+            "errors": errors,
         }
-    },
-    "/readyz": {
-        "get": {
-            "summary": "Readiness: every dependency answers",
-            "responses": {"200": ok("Ready", {"type": "object"}), **errors(503)},
-        }
-    },
-}
+        return view
+
+    return document
 
 
-def serve_openapi(app: Flask, title: str, description: str, paths: dict[str, Schema]) -> None:
-    """Serve ``/openapi.json`` for ``paths`` plus the probes."""
-    document = {
-        "openapi": "3.0.3",
-        "info": {"title": title, "version": "1.0.0", "description": description},
-        "paths": {**paths, **PROBES},
-    }
+def serve_openapi(app: Flask, title: str, description: str) -> None:
+    """Serve ``/openapi.json`` for every documented route of ``app`` plus the probes."""
 
     def openapi() -> Response:
-        return jsonify(document)
+        return jsonify(openapi_document(app, title, description))
 
     app.add_url_rule("/openapi.json", "openapi", openapi)
+
+
+def openapi_document(app: Flask, title: str, description: str) -> Schema:
+    """The OpenAPI 3.1 document of ``app``'s documented routes."""
+    components: dict[str, Schema] = {}
+    paths: dict[str, Schema] = {}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        spec = getattr(view, "__openapi__", None)
+        if spec is None:
+            continue
+        path = _PATH_PARAMETER.sub(r"{\2}", rule.rule)
+        item = paths.setdefault(path, {})
+        if rule.arguments:
+            id_schema = _schema(Id, "validation", components)
+            item["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": id_schema}
+                for name in sorted(rule.arguments)
+            ]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            item[method.lower()] = _operation(view, spec, components)
+    for path, summary in (
+        ("/healthz", "Liveness: the process answers"),
+        ("/readyz", "Readiness: every dependency answers"),
+    ):
+        paths[path] = {
+            "get": {
+                "summary": summary,
+                "responses": {
+                    "200": _json("OK", {"type": "object"}),
+                    **(
+                        {"503": _json(REASONS[503], _schema(Error, "serialization", components))}
+                        if path == "/readyz"
+                        else {}
+                    ),
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0", "description": description},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+def _operation(view: Callable[..., Any], spec: Schema, components: dict[str, Schema]) -> Schema:
+    summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
+    error_schema = _schema(Error, "serialization", components)
+    responses = {
+        str(spec["status"]): _json(summary, _schema(spec["answer"], "serialization", components)),
+        **{str(status): _json(REASONS[status], error_schema) for status in spec["errors"]},
+    }
+    operation: Schema = {"summary": summary, "responses": responses}
+    if spec["body"] is not None:
+        body_schema = _schema(spec["body"], "validation", components)
+        operation["requestBody"] = {"required": True, **_json("", body_schema)}
+        del operation["requestBody"]["description"]
+    return operation
+
+
+def _schema(annotation: Any, mode: str, components: dict[str, Schema]) -> Schema:
+    schema = TypeAdapter(annotation).json_schema(mode=mode, ref_template=_REF)  # type: ignore[arg-type]
+    components.update(schema.pop("$defs", {}))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        components[annotation.__name__] = schema
+        return {"$ref": _REF.format(model=annotation.__name__)}
+    return schema
+
+
+def _json(description: str, schema: Schema) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

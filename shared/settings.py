@@ -1,68 +1,159 @@
-"""One frozen settings object per process, read from the environment at start-up."""
+"""Every variable the project's own code reads, declared once: the fields of :class:`Settings`.
+
+One frozen object per process, read from the environment at start-up (pydantic-settings); a
+field ``user_url`` is the variable ``USER_URL``. OpenTelemetry's own ``OTEL_*`` variables are
+not here: the SDK reads them itself. A bad value stops the process with a :class:`ConfigError`
+naming the variable.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import URL, make_url
 
-from shared.errors import ConfigError
-from shared.scenarios import ScenarioSettings
-
-__all__ = ["ConfigError", "Settings"]
+from shared.scenarios import Scenario
 
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
-DEFAULT_CORS_ORIGINS = ("http://localhost:5000", "http://127.0.0.1:5000")
+DEFAULT_SPANS_FILE = "var/spans.log"
+LOCAL_TRACE_VIEWER = "/traces/{trace_id}"
+
+Milliseconds = Annotated[int, Field(ge=0, le=60_000)]
+Seconds = Annotated[float, Field(gt=0)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a service needs from its environment."""
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed; the process should not start."""
 
-    database_url: str
-    user_url: str
-    cors_origins: tuple[str, ...]
-    http_connect_timeout: float
-    http_read_timeout: float
-    max_body_bytes: int
-    scenarios: ScenarioSettings
+
+class Settings(BaseSettings):
+    """The project's variables; each field's name, upper-cased, is its environment variable."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+
+    # The database: DATABASE_URL, else the Go sample's SQL_* variables, else embedded SQLite.
+    database_url: str = DEFAULT_SQLITE_URL
+    sql_host: str | None = None
+    sql_user: str | None = None
+    sql_password: str | None = None
+    sql_db: str | None = None
+
+    # Where each process listens and finds the others (bare ``host:port``, as the Go sample).
+    user_url: str = "http://localhost:8080"
+    payment_url: str = "http://localhost:8081"
+    order_url: str = "http://localhost:8082"
+    frontend_url: str = "http://localhost:5000"
+
+    # The services' HTTP behaviour.
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = (
+        "http://localhost:5000",
+        "http://127.0.0.1:5000",
+    )
+    http_connect_timeout: Seconds = 1.0
+    http_read_timeout: Seconds = 5.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
+
+    # Scenarios (see README, "Scenarios").
+    default_scenario: Scenario | None = None
+    payment_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
+    scenario_slow_db_ms: Milliseconds = 400
+    scenario_users_latency_ms: Milliseconds = 400
+    scenario_lock_hold_ms: Milliseconds = 250
+
+    # Telemetry the project adds to the SDK's: the Go sample's switches, the local spans file.
+    insecure_mode: bool | None = None
+    signoz_access_token: str | None = None
+    spans_file: str = DEFAULT_SPANS_FILE
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # The frontend server: the collector that takes the browser's spans (none: the spans file)
+    # and the trace link's template.
+    collector_otlp_http_url: str | None = None
+    trace_ui_url: str | None = None
+
+    # Processes: gunicorn, the container entry point, init-db.
+    service: str | None = None
+    port: Annotated[int, Field(gt=0, lt=65536)] | None = None
+    bind: str | None = None
+    web_concurrency: Annotated[int, Field(gt=0)] = 2
+    gunicorn_threads: Annotated[int, Field(gt=0)] = 4
+    graceful_timeout: Annotated[int, Field(gt=0)] = 10
+    init_db_wait_seconds: Annotated[float, Field(ge=0)] = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``environ`` (default ``os.environ``); bad values raise."""
-        env = os.environ if environ is None else environ
-        return cls(
-            database_url=database_url_from_env(env),
-            user_url=normalize_base_url(env.get("USER_URL") or "localhost:8080"),
-            cors_origins=_split_csv(env.get("CORS_ALLOWED_ORIGINS"), DEFAULT_CORS_ORIGINS),
-            http_connect_timeout=_positive_float(env, "HTTP_CONNECT_TIMEOUT", 1.0),
-            http_read_timeout=_positive_float(env, "HTTP_READ_TIMEOUT", 5.0),
-            max_body_bytes=int(_positive_float(env, "MAX_BODY_BYTES", 16 * 1024)),
-            scenarios=ScenarioSettings.from_env(env),
-        )
+        """Settings from ``environ`` (default: the process environment); bad values raise."""
+        try:
+            if environ is None:
+                return cls()
+            names = {name.upper(): name for name in cls.model_fields}
+            values = {names[k.upper()]: v for k, v in environ.items() if k.upper() in names and v}
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
 
-
-def database_url_from_env(env: Mapping[str, str]) -> str:
-    """``DATABASE_URL`` wins; else the Go sample's ``SQL_*`` variables; else embedded SQLite."""
-    if env.get("DATABASE_URL"):
-        return env["DATABASE_URL"]
-    if env.get("SQL_HOST"):
-        host, _, port = env["SQL_HOST"].partition(":")
+    @model_validator(mode="before")
+    @classmethod
+    def _database_from_sql_variables(cls, values: Any) -> Any:
+        """The Go sample's ``SQL_*`` variables, when ``DATABASE_URL`` is not set."""
+        if not isinstance(values, dict) or values.get("database_url"):
+            return values
+        host = values.get("sql_host")
+        if not host:
+            if any(values.get(name) for name in ("sql_user", "sql_password", "sql_db")):
+                raise ValueError("SQL_USER/SQL_PASSWORD/SQL_DB are set but SQL_HOST is not")
+            return values
+        name, _, port = str(host).partition(":")
         url = URL.create(
             "mysql+pymysql",
-            username=env.get("SQL_USER") or "root",
-            password=env.get("SQL_PASSWORD") or None,
-            host=host,
-            port=int(port) if port else 3306,
-            database=env.get("SQL_DB") or "tracing_demo",
+            username=values.get("sql_user") or "root",
+            password=values.get("sql_password") or None,
+            host=name,
+            port=int(port) if port.isdigit() else 3306,
+            database=values.get("sql_db") or "tracing_demo",
             query={"charset": "utf8mb4"},
         )
-        return url.render_as_string(hide_password=False)
-    if any(env.get(name) for name in ("SQL_USER", "SQL_PASSWORD", "SQL_DB")):
-        raise ConfigError("SQL_USER/SQL_PASSWORD/SQL_DB are set but SQL_HOST is not")
-    return DEFAULT_SQLITE_URL
+        return {**values, "database_url": url.render_as_string(hide_password=False)}
+
+    @field_validator("user_url", "payment_url", "order_url", "frontend_url", mode="after")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return normalize_base_url(value)
+
+    @field_validator("collector_otlp_http_url", mode="after")
+    @classmethod
+    def _optional_base_url(cls, value: str | None) -> str | None:
+        return normalize_base_url(value) if value and value.strip() else None
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @property
+    def trace_link(self) -> str:
+        """The page's trace link: ``TRACE_UI_URL``, else the built-in viewer when no collector."""
+        if self.trace_ui_url is not None:
+            return self.trace_ui_url
+        return "" if self.collector_otlp_http_url else LOCAL_TRACE_VIEWER
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        variable = ".".join(str(part) for part in error["loc"]).upper()
+        problems.append(f"{variable}: {error['msg']}" if variable else error["msg"])
+    return "; ".join(problems)
 
 
 def describe_database(url: str) -> str:
@@ -76,32 +167,3 @@ def normalize_base_url(address: str) -> str:
     if "://" not in address:
         address = "http://" + address
     return address
-
-
-def parse_bool(value: str) -> bool:
-    """``true/1/yes/on`` and ``false/0/no/off``, case-insensitive; anything else is an error."""
-    lowered = value.strip().lower()
-    if lowered in {"true", "1", "yes", "on"}:
-        return True
-    if lowered in {"false", "0", "no", "off", ""}:
-        return False
-    raise ConfigError(f"not a boolean: {value!r}")
-
-
-def _split_csv(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
-    if value is None or not value.strip():
-        return default
-    return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
-    return value

@@ -22,7 +22,7 @@ from typing import IO
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-DEFAULT_SPANS_FILE = "var/spans.log"
+from shared.settings import Settings
 
 _LINE = re.compile(
     r"^(?P<start>\S+) (?P<service>\S+) trace=(?P<trace_id>[0-9a-f]{32}) "
@@ -91,7 +91,7 @@ class SpanLineExporter(SpanExporter):
     """Appends one readable line per span to ``SPANS_FILE`` (``-``: stdout)."""
 
     def __init__(self, path: str | None = None) -> None:
-        path = path if path is not None else os.environ.get("SPANS_FILE") or DEFAULT_SPANS_FILE
+        path = path if path is not None else Settings.from_env().spans_file
         self._out: IO[str] | None = None
         if path != "-":
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

@@ -1,7 +1,7 @@
 """OpenTelemetry the standard way: the distro sets up traces, metrics and logs from ``OTEL_*``.
 
 Each gunicorn worker calls :func:`start_telemetry` after the fork (the ``post_fork`` hook in
-``shared.gunicorn_conf``): it runs the auto-instrumentation initialisation that
+``shared.launch.gunicorn_conf``): it runs the auto-instrumentation initialisation that
 ``opentelemetry-instrument`` runs for a single process. The distro's configurator then builds
 the providers, exporters and resource from the standard variables, and every installed
 instrumentation (flask, requests, sqlalchemy, logging) is loaded through its entry point.
@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.logs import LOG_FORMAT, configure_logging
-from shared.settings import parse_bool
+from shared.settings import Settings
 
 # At exit, the last batches get this long (all three signals at once), even if the collector hangs.
 SHUTDOWN_TIMEOUT_S = 3.0
@@ -54,9 +54,10 @@ def apply_go_sample_variables(env: MutableMapping[str, str]) -> None:
     ``INSECURE_MODE=true`` is ``OTEL_EXPORTER_OTLP_INSECURE=true`` (plaintext gRPC), and
     ``SIGNOZ_ACCESS_TOKEN`` becomes the ``signoz-access-token`` header of every OTLP export.
     """
-    if env.get("INSECURE_MODE") and "OTEL_EXPORTER_OTLP_INSECURE" not in env:
-        env["OTEL_EXPORTER_OTLP_INSECURE"] = str(parse_bool(env["INSECURE_MODE"])).lower()
-    token = env.get("SIGNOZ_ACCESS_TOKEN")
+    settings = Settings.from_env(env)
+    if settings.insecure_mode is not None and "OTEL_EXPORTER_OTLP_INSECURE" not in env:
+        env["OTEL_EXPORTER_OTLP_INSECURE"] = str(settings.insecure_mode).lower()
+    token = settings.signoz_access_token
     if token:
         headers = [env.get("OTEL_EXPORTER_OTLP_HEADERS", ""), f"signoz-access-token={token}"]
         env["OTEL_EXPORTER_OTLP_HEADERS"] = ",".join(h for h in headers if h)
@@ -68,7 +69,7 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
     apply_go_sample_variables(env)
     for name, value in PROJECT_DEFAULTS.items():
         env.setdefault(name, value)
-    env.setdefault("OTEL_PYTHON_LOG_LEVEL", env.get("LOG_LEVEL", "info").lower())
+    env.setdefault("OTEL_PYTHON_LOG_LEVEL", Settings.from_env(env).log_level.lower())
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":  # the SDK's own reading
         # The SDK would make every span a no-op anyway; skip the instrumentation too.
         configure_logging()

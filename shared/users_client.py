@@ -11,12 +11,14 @@ from types import TracebackType
 from typing import Any, Self
 
 import requests
+from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3 import BaseHTTPResponse
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from shared.contract import User
 from shared.errors import (
     ApiError,
     BadGateway,
@@ -71,21 +73,17 @@ class UsersClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
-    def get_user(self, user_id: int) -> dict[str, Any]:
+    def get_user(self, user_id: int) -> User:
         """The user as the users service returns it; ``NotFound`` if it has no such user."""
-        return self._call("GET", f"/users/{user_id}")
+        return _as_user(self._call("GET", f"/users/{user_id}"))
 
-    def credit(self, user_id: int, amount: int) -> dict[str, Any]:
+    def credit(self, user_id: int, amount: int) -> User:
         """Add ``amount`` cents to the user's balance and return the updated user."""
-        return self._call("PUT", f"/users/{user_id}", json={"amount": amount})
+        return _as_user(self._call("PUT", f"/users/{user_id}", json={"amount": amount}))
 
     def check_health(self) -> None:
         """Raise a gateway error unless the users service answers ``/healthz``."""
         self._call("GET", "/healthz")
-
-    def close(self) -> None:
-        """Close pooled connections."""
-        self.session.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = self.base_url + path
@@ -106,6 +104,17 @@ class UsersClient:
                 code="upstream_unavailable",
             ) from None
         return _decode(response)
+
+
+def _as_user(body: dict[str, Any]) -> User:
+    """The contract's ``User``; anything else from the users service is a bad gateway."""
+    try:
+        return User.model_validate(body)
+    except ValidationError:
+        raise BadGateway(
+            "The users service answered with something that is not a user.",
+            code="bad_upstream_response",
+        ) from None
 
 
 def _decode(response: requests.Response) -> dict[str, Any]:

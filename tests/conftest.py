@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -103,8 +102,3 @@ def http() -> Iterator[requests.Session]:
     """A plain HTTP client (pooled, like a browser)."""
     with requests.Session() as session:
         yield session
-
-
-@pytest.fixture
-def log_dir(tmp_path: Path) -> Path:
-    return tmp_path

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
+from shared.launch import SERVICES_BY_NAME
+from shared.launch.process import ROOT, NotReady, start_service, wait_until_ready
 
-from shared.services import SERVICES_BY_NAME, gunicorn_command
-
-ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["ROOT", "ServiceProcess", "Stack", "base_env", "free_port"]
 
 
 def free_port() -> int:
@@ -63,33 +62,20 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServiceProcess:
-        spec = SERVICES_BY_NAME[self.name]
-        env = {**self.env, "OTEL_SERVICE_NAME": spec.otel_service_name}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                gunicorn_command(spec, self.port, host="127.0.0.1"),
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+            self.process = start_service(
+                SERVICES_BY_NAME[self.name], self.port, self.env, output=log
             )
         return self
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 60.0) -> ServiceProcess:
         """Poll ``path`` until it answers 200; fail with the service's log if it never does."""
-        deadline = time.monotonic() + timeout
         assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"{self.name} exited early:\n{self.log()}")
-            try:
-                if requests.get(self.url + path, timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} not ready on {path} after {timeout}s:\n{self.log()}")
+        try:
+            wait_until_ready(self.url, self.process, timeout, path)
+        except NotReady as exc:
+            raise AssertionError(f"{self.name}: {exc}\n{self.log()}") from None
+        return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float:
         """Send ``sig`` and wait for the exit; return how long the exit took, in seconds."""

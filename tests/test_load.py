@@ -4,6 +4,7 @@ explains (Locust counts the rest as failures)."""
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,17 @@ from shared.models import User
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
-LOCUSTFILE = ROOT / "kubernetes" / "components" / "load-generator" / "locustfile.py"
+# The one locustfile: `make load` runs it, and the loadgen image (compose and the kustomize
+# component) carries it.
+LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
+
+
+def test_make_load_runs_the_loadgen_locustfile() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (path,) = re.findall(r"^LOCUSTFILE\s*:?=\s*(\S+)\s*$", makefile, flags=re.MULTILINE)
+    assert ROOT / path == LOCUSTFILE and LOCUSTFILE.is_file()
+    (recipe,) = re.findall(r"^load:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
+    assert "--locustfile $(LOCUSTFILE)" in recipe
 
 
 def test_load_generator_runs_against_the_page_origin(
@@ -73,4 +84,5 @@ def test_load_generator_runs_against_the_page_origin(
     scenarios = {s.attributes.get("app.scenario") for s in new_spans} - {None}
     assert len(scenarios) >= 2, scenarios
     with db.connect() as connection:
-        assert connection.scalar(select(func.min(User.amount))) >= 0
+        lowest = connection.scalar(select(func.min(User.amount)))
+    assert lowest is not None and lowest >= 0, lowest

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared.launch.process import wait_until_ready
 from tests.helpers import TIMEOUT, create_user, trace_id_of
 from tests.otlp_receiver import OtlpReceiver, ReceivedPoint
 from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
@@ -407,13 +408,7 @@ def test_one_process_the_opentelemetry_instrument_way(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_until_ready(url, process, 60, path="/healthz")
         reply = requests.post(
             url + "/users", json={"user_name": "One", "account": "o"}, timeout=TIMEOUT
         )

@@ -1,4 +1,4 @@
-"""Gunicorn settings shared by the three services (``gunicorn -c python:shared.gunicorn_conf``).
+"""Gunicorn settings of every process (``gunicorn -c python:shared.launch.gunicorn_conf``).
 
 No ``preload_app``: each worker sets up OpenTelemetry in ``post_fork`` and only then imports
 the app, so each has its own providers, export threads and gRPC channels (they do not survive
@@ -9,20 +9,24 @@ import os
 import signal
 from typing import Any
 
-bind = os.environ.get("BIND", "0.0.0.0:" + os.environ.get("PORT", "8080"))
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+from shared.settings import Settings
+
+_settings = Settings.from_env()
+
+bind = _settings.bind or f"0.0.0.0:{_settings.port or 8080}"
+workers = _settings.web_concurrency
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _settings.gunicorn_threads
 # Keep inter-service connections open between requests (clients pool them).
 keepalive = 30
 timeout = 30
 # SIGTERM: finish in-flight requests, flush spans, exit.
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "10"))
+graceful_timeout = _settings.graceful_timeout
 # Each request is logged by the app itself, with its trace id.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-# Three services on one machine would fight over gunicorn's one default control socket path.
+loglevel = _settings.log_level.lower()
+# Several processes on one machine would fight over gunicorn's one default control socket path.
 control_socket_disable = True
 
 

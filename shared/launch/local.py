@@ -1,4 +1,4 @@
-"""``make run``: initialise the database, start the three services under gunicorn, print URLs.
+"""``make run`` (``python -m shared.launch.local``): the database, then every process, then URLs.
 
 Settings come from ``.env``, and variables already in the environment win, so
 ``SQL_HOST=127.0.0.1:3306 OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 make run``
@@ -14,15 +14,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 
 from dotenv import dotenv_values
 
-from shared.services import SERVICES, SERVICES_BY_NAME, gunicorn_command
-from shared.settings import database_url_from_env, describe_database
-from shared.span_lines import DEFAULT_SPANS_FILE
+from shared.launch import SERVICES, SERVICES_BY_NAME
+from shared.launch.process import NotReady, start_service, wait_until_ready
+from shared.settings import ConfigError, Settings, describe_database
 
 STOP_TIMEOUT_S = 15
 READY_TIMEOUT_S = 60
@@ -52,27 +51,15 @@ def load_environment(env_file: Path) -> dict[str, str]:
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     env = {**from_file, **os.environ}
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        # The collector beside it takes the browser's spans over OTLP/HTTP.
+        env.setdefault("COLLECTOR_OTLP_HTTP_URL", "http://localhost:4318")
         return env
     if not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        env.setdefault("COLLECTOR_OTLP_HTTP_URL", "")
         env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
     for kind in ("METRICS", "LOGS"):
         if not env.get(f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"):
             env.setdefault(f"OTEL_{kind}_EXPORTER", "none")
     return env
-
-
-def wait_until_ready(port: int, process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Poll ``/readyz`` until it answers 200, the process dies, or the deadline passes."""
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-                if reply.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -94,7 +81,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     env = load_environment(Path(".env"))
-    print(f"database: {describe_database(database_url_from_env(env))}", flush=True)
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
+    print(f"database: {describe_database(settings.database_url)}", flush=True)
     if subprocess.run([sys.executable, "-m", "shared.init_db"], env=env).returncode != 0:
         print("init-db failed; is the database reachable?", file=sys.stderr)
         return 1
@@ -102,22 +94,25 @@ def main() -> int:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for spec in SERVICES:
-            port = spec.port(env)
-            service_env = {**env, "OTEL_SERVICE_NAME": spec.otel_service_name}
             # Own session: a Ctrl-C reaches only this runner, which then stops each
             # service gracefully instead of gunicorn's immediate SIGINT shutdown.
-            processes[spec.name] = subprocess.Popen(
-                gunicorn_command(spec, port),
-                env=service_env,
-                start_new_session=True,
+            processes[spec.name] = start_service(
+                spec,
+                spec.port(env),
+                env,
+                host="0.0.0.0",
+                new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        deadline = time.monotonic() + READY_TIMEOUT_S
         for spec in SERVICES:
-            if not wait_until_ready(spec.port(env), processes[spec.name], deadline):
-                print(f"{spec.name} did not become ready", file=sys.stderr)
+            try:
+                wait_until_ready(
+                    f"http://127.0.0.1:{spec.port(env)}", processes[spec.name], READY_TIMEOUT_S
+                )
+            except NotReady as exc:
+                print(f"{spec.name} did not become ready: {exc}", file=sys.stderr)
                 return 1
-        _print_banner(env)
+        _print_banner(env, settings)
         parent = os.getppid()
         while True:
             if os.getppid() != parent:
@@ -138,7 +133,7 @@ def main() -> int:
         print("stopped.", flush=True)
 
 
-def _print_banner(env: dict[str, str]) -> None:
+def _print_banner(env: dict[str, str], settings: Settings) -> None:
     lines = ["", "Services are up:"]
     for spec in SERVICES:
         lines.append(f"  {spec.otel_service_name:<16} http://localhost:{spec.port(env)}")
@@ -150,8 +145,9 @@ def _print_banner(env: dict[str, str]) -> None:
     if endpoint:
         lines.append(f"Traces go over OTLP to {endpoint}.")
     else:
-        spans_file = env.get("SPANS_FILE", DEFAULT_SPANS_FILE)
-        lines.append(f"No OTLP endpoint set: spans are written to {spans_file} (tail -f it).")
+        lines.append(
+            f"No OTLP endpoint set: spans are written to {settings.spans_file} (tail -f it)."
+        )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

@@ -10,22 +10,25 @@ from __future__ import annotations
 import os
 import sys
 
-from shared.services import SERVICES_BY_NAME, gunicorn_command
+from shared.launch import SERVICES_BY_NAME, gunicorn_command
+from shared.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exec gunicorn for the named service."""
     args = sys.argv[1:] if argv is None else argv
-    name = args[0] if args else os.environ.get("SERVICE", "")
+    settings = Settings.from_env()
+    name = args[0] if args else settings.service or ""
     spec = SERVICES_BY_NAME.get(name)
     if spec is None or len(args) > 1:
         choices = ", ".join(sorted(SERVICES_BY_NAME))
         print(f"usage: serve SERVICE (or SERVICE=...), one of: {choices}", file=sys.stderr)
         return 2
-    bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT') or spec.default_port}"
+    bind = settings.bind or f"0.0.0.0:{settings.port or spec.default_port}"
     host, _, port = bind.rpartition(":")
     command = gunicorn_command(spec, int(port), host=host or "0.0.0.0")
     os.environ.setdefault("OTEL_SERVICE_NAME", spec.otel_service_name)
+    os.environ.update(spec.environment)
     os.execv(command[0], command)
     return 0  # not reached
 

@@ -1,4 +1,4 @@
-"""Configuration: the Go sample's variables keep working beside the standard OTEL_* ones."""
+"""Configuration: one settings model; the Go sample's variables keep working beside OTEL_*."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from importlib.metadata import entry_points
 import pytest
 from sqlalchemy import make_url
 
-from shared.settings import ConfigError, Settings, database_url_from_env, normalize_base_url
+from shared.scenarios import Scenario
+from shared.settings import DEFAULT_SQLITE_URL, ConfigError, Settings
 from shared.span_lines import SpanLineExporter
 from shared.telemetry import apply_go_sample_variables
 
@@ -22,43 +23,92 @@ from shared.telemetry import apply_go_sample_variables
     ],
 )
 def test_user_url_accepts_the_bare_and_the_full_form(given: str, expected: str) -> None:
-    assert normalize_base_url(given) == expected
+    assert Settings.from_env({"USER_URL": given}).user_url == expected
 
 
-def test_database_defaults_to_embedded_sqlite() -> None:
-    assert make_url(database_url_from_env({})).get_backend_name() == "sqlite"
+def test_defaults_need_no_variable_at_all() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == DEFAULT_SQLITE_URL
+    assert settings.default_scenario is None
+    assert settings.cors_allowed_origins == ("http://localhost:5000", "http://127.0.0.1:5000")
+
+
+def test_the_process_environment_is_read_through_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTP_READ_TIMEOUT", "2.5")
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "http://a.example/, http://b.example")
+    monkeypatch.setenv("DEFAULT_SCENARIO", "")  # empty is unset, as compose's ${X:-}
+    settings = Settings.from_env()
+    assert settings.http_read_timeout == 2.5
+    assert settings.cors_allowed_origins == ("http://a.example", "http://b.example")
+    assert settings.default_scenario is None
 
 
 def test_database_url_wins_over_sql_variables() -> None:
     env = {"DATABASE_URL": "mysql+pymysql://a@b/c", "SQL_HOST": "ignored:3306"}
-    assert database_url_from_env(env) == "mysql+pymysql://a@b/c"
+    assert Settings.from_env(env).database_url == "mysql+pymysql://a@b/c"
 
 
 def test_go_sample_sql_variables_build_a_mysql_url_with_an_escaped_password() -> None:
-    url = make_url(
-        database_url_from_env(
-            {
-                "SQL_USER": "app",
-                "SQL_PASSWORD": "p@ss:w/rd",
-                "SQL_HOST": "db:3307",
-                "SQL_DB": "shop",
-            }
-        )
-    )
+    env = {"SQL_USER": "app", "SQL_PASSWORD": "p@ss:w/rd", "SQL_HOST": "db:3307", "SQL_DB": "shop"}
+    url = make_url(Settings.from_env(env).database_url)
     assert (url.drivername, url.username, url.password) == ("mysql+pymysql", "app", "p@ss:w/rd")
     assert (url.host, url.port, url.database) == ("db", 3307, "shop")
 
 
 def test_sql_variables_without_a_host_are_an_error() -> None:
-    with pytest.raises(ConfigError):
-        database_url_from_env({"SQL_USER": "app"})
+    with pytest.raises(ConfigError, match="SQL_HOST"):
+        Settings.from_env({"SQL_USER": "app"})
 
 
-@pytest.mark.parametrize("name", ["HTTP_READ_TIMEOUT", "MAX_BODY_BYTES"])
+@pytest.mark.parametrize("name", ["HTTP_READ_TIMEOUT", "MAX_BODY_BYTES", "WEB_CONCURRENCY"])
 @pytest.mark.parametrize("value", ["abc", "0", "-1"])
-def test_bad_numbers_fail_loudly(name: str, value: str) -> None:
+def test_bad_numbers_fail_loudly_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEFAULT_SCENARIO", "slow"),
+        ("PAYMENT_FAILURE_RATE", "1.5"),
+        ("SCENARIO_SLOW_DB_MS", "60001"),
+        ("SCENARIO_LOCK_HOLD_MS", "-5"),
+        ("LOG_LEVEL", "LOUD"),
+        ("INSECURE_MODE", "maybe"),
+    ],
+)
+def test_bad_values_fail_loudly_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_scenario_variables() -> None:
+    settings = Settings.from_env(
+        {"DEFAULT_SCENARIO": "slow-db", "SCENARIO_SLOW_DB_MS": "25", "LOG_LEVEL": "debug"}
+    )
+    assert settings.default_scenario is Scenario.SLOW_DB
+    assert settings.scenario_slow_db_ms == 25
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("env", "link"),
+    [
+        ({}, "/traces/{trace_id}"),
+        ({"COLLECTOR_OTLP_HTTP_URL": "otel-collector:4318"}, ""),
+        (
+            {"TRACE_UI_URL": "http://jaeger:16686/trace/{trace_id}"},
+            "http://jaeger:16686/trace/{trace_id}",
+        ),
+    ],
+)
+def test_the_page_links_to_the_builtin_viewer_only_without_a_collector(
+    env: dict[str, str], link: str
+) -> None:
+    assert Settings.from_env(env).trace_link == link
 
 
 def test_go_sample_insecure_mode_is_the_standard_insecure_switch() -> None:
@@ -80,11 +130,6 @@ def test_signoz_token_joins_the_standard_headers() -> None:
     alone = {"SIGNOZ_ACCESS_TOKEN": "s3cret"}
     apply_go_sample_variables(alone)
     assert alone["OTEL_EXPORTER_OTLP_HEADERS"] == "signoz-access-token=s3cret"
-
-
-def test_a_bad_insecure_mode_fails_loudly() -> None:
-    with pytest.raises(ConfigError):
-        apply_go_sample_variables({"INSECURE_MODE": "maybe"})
 
 
 def test_span_lines_exporter_is_registered_by_name() -> None:

@@ -1,0 +1,143 @@
+"""The API's contract: one pydantic model per request and response body.
+
+Request bodies are validated against these models (strict: no ``"100"`` for 100, no ``1.5``,
+no ``true``; unknown fields refused), responses are built from them, and each service's
+``/openapi.json`` is generated from them: the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import ErrorDetails
+from werkzeug.routing import IntegerConverter, Map
+
+from shared.errors import BadRequest
+from shared.models import ACCOUNT_MAX, USER_NAME_MAX
+
+# Ids fit a signed 64-bit column with room to spare; longer digit strings are simply unknown.
+MAX_ID = 10**18 - 1
+# One transfer or balance may not exceed ten million units (a billion cents): bigger is a typo.
+MAX_AMOUNT_CENTS = 1_000_000_000
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT_CENTS, description="cents")]
+Balance = Annotated[int, Field(ge=0, description="cents")]
+Price = Annotated[int, Field(ge=1, description="cents")]
+# Trimmed, then non-blank and free of control characters.
+_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def text(max_length: int) -> object:
+    """A string field: trimmed, non-blank, no control characters, at most ``max_length``."""
+    return StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=max_length, pattern=_TEXT_PATTERN
+    )
+
+
+class Body(BaseModel):
+    """Every body: strict types, no unknown fields, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, from_attributes=True)
+
+
+class NewUser(Body):
+    """``POST /users``."""
+
+    user_name: Annotated[str, text(USER_NAME_MAX)]
+    account: Annotated[str, text(ACCOUNT_MAX)]
+
+
+class User(Body):
+    """A user and their balance."""
+
+    id: Id
+    user_name: str
+    account: str
+    amount: Balance
+
+
+class Credit(Body):
+    """``PUT /users/<id>`` and ``PUT /payments/transfer/id/<id>``: add ``amount`` cents."""
+
+    amount: Amount
+
+
+class Transfer(Body):
+    """What a transfer did: the amount moved and the user's new balance."""
+
+    user_id: Id
+    amount: Amount
+    balance: Balance
+
+
+class Product(Body):
+    """An item of the catalog."""
+
+    id: Id
+    name: str
+    price: Price
+
+
+class NewOrder(Body):
+    """``POST /orders``: one product for one user (the price is the catalog's)."""
+
+    user_id: Id
+    product_id: Id
+
+
+class Order(Body):
+    """A paid order."""
+
+    id: Id
+    user_id: Id
+    product_id: Id
+    product_name: str
+    price: Price
+    status: Literal["PAID"]
+
+
+class Error(BaseModel):
+    """Every failure: a machine-readable code, a sentence, and details (e.g. ``field``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    message: str
+
+
+class IdConverter(IntegerConverter):
+    """``<id:user_id>``: werkzeug's ``int`` converter limited to ``Id``; others are a 404."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
+BodyT = TypeVar("BodyT", bound=Body)
+
+_ERROR_CODES = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "json_invalid": "invalid_json",
+    "json_type": "invalid_json",
+    "model_type": "invalid_json",
+    "model_attributes_type": "invalid_json",
+}
+
+
+def parse_body(model: type[BodyT]) -> BodyT:
+    """The request's JSON body as ``model``; any mistake is a 400 naming the field at fault."""
+    try:
+        return model.model_validate_json(request.get_data(cache=True))
+    except ValidationError as exc:
+        raise _bad_request(exc.errors(include_url=False)[0]) from None
+
+
+def _bad_request(error: ErrorDetails) -> BadRequest:
+    code = _ERROR_CODES.get(error["type"], "invalid_field")
+    if code == "invalid_json":
+        return BadRequest(f"The request body must be a JSON object ({error['msg']}).", code=code)
+    field = ".".join(str(part) for part in error["loc"])
+    return BadRequest(f"'{field}': {error['msg']}", code=code, field=field)

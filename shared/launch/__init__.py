@@ -1,0 +1,69 @@
+"""Starting the processes: the service registry, and everything that launches them.
+
+- this module: the four processes (three services and the frontend server) and their ports;
+- ``gunicorn_conf``: the gunicorn settings every one of them runs with;
+- ``process``: start one under gunicorn and wait until it is ready (``make run``, tests, bench);
+- ``serve``: the container entry point (``serve users``);
+- ``local``: ``make run``, the whole demo on one machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared.settings import normalize_base_url
+
+GUNICORN_CONFIG = "python:shared.launch.gunicorn_conf"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to run one process of the demo."""
+
+    name: str
+    wsgi_app: str
+    default_port: int
+    url_variable: str
+    otel_service_name: str
+    # Variables this process always runs with (the frontend server has no telemetry of its own).
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def port(self, env: Mapping[str, str]) -> int:
+        """The port from the process's URL variable (the Go sample's convention), or the default."""
+        address = env.get(self.url_variable)
+        if not address:
+            return self.default_port
+        return urlsplit(normalize_base_url(address)).port or self.default_port
+
+
+SERVICES = (
+    ServiceSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
+    ServiceSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
+    ServiceSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
+    # The frontend server only serves the page and forwards requests (nginx does the same in
+    # containers): no spans of its own between the browser's and the services'.
+    ServiceSpec(
+        "frontend",
+        "frontend.wsgi:app",
+        5000,
+        "FRONTEND_URL",
+        "frontend",
+        environment={"OTEL_SDK_DISABLED": "true"},
+    ),
+)
+SERVICES_BY_NAME = {spec.name: spec for spec in SERVICES}
+
+
+def gunicorn_command(
+    spec: ServiceSpec,
+    port: int,
+    host: str = "0.0.0.0",
+    *,
+    python: str = sys.executable,
+    config: str = GUNICORN_CONFIG,
+) -> list[str]:
+    """The command that serves ``spec`` on ``host:port`` with the project's gunicorn settings."""
+    return [python, "-m", "gunicorn", "--config", config, "--bind", f"{host}:{port}", spec.wsgi_app]

@@ -1,0 +1,93 @@
+"""The readable span lines: written by the exporter from real SDK spans, read back by the viewer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from frontend.viewer import waterfall
+from shared.span_lines import SpanLine, SpanLineExporter, parse_span_line, read_trace
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+
+
+def _line(span_id: str, parent: str | None, start_ms: float, duration_ms: float) -> SpanLine:
+    return SpanLine(
+        start_ns=int(1_700_000_000_000_000_000 + start_ms * 1e6),
+        service="order-service",
+        trace_id=TRACE,
+        span_id=span_id,
+        parent_id=parent,
+        kind="INTERNAL",
+        name=f"step {span_id[-1]}",
+        duration_ms=duration_ms,
+        status="UNSET",
+    )
+
+
+def test_the_exporter_writes_one_parsable_line_per_sdk_span(tmp_path: Path) -> None:
+    path = tmp_path / "spans.log"
+    provider = TracerProvider(resource=Resource.create({"service.name": "user-service"}))
+    provider.add_span_processor(SimpleSpanProcessor(SpanLineExporter(str(path))))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("GET /users/<id>", kind=SpanKind.SERVER) as server:
+        with tracer.start_as_current_span('SELECT "users"\nWHERE id = ?') as child:
+            child.set_attribute("db.system", "sqlite")
+            child.set_status(Status(StatusCode.ERROR, "boom"))
+    provider.shutdown()
+
+    trace_id = f"{server.get_span_context().trace_id:032x}"
+    spans = read_trace(path.read_text().splitlines(), trace_id)
+    assert [(s.name, s.kind, s.status) for s in spans] == [
+        ("GET /users/<id>", "SERVER", "UNSET"),
+        ("SELECT 'users' WHERE id = ?", "INTERNAL", "ERROR"),
+    ]
+    root, sql = spans
+    assert root.service == sql.service == "user-service"
+    assert root.parent_id is None and sql.parent_id == root.span_id
+    assert "db.system='sqlite'" in str(sql.attributes["text"])
+    assert sql.duration_ms <= root.duration_ms
+
+
+def test_a_line_survives_format_and_parse() -> None:
+    line = _line("00000000000000a1", None, 0, 12.5)
+    parsed = parse_span_line(line.format())
+    assert parsed is not None
+    assert (parsed.span_id, parsed.parent_id, parsed.duration_ms) == (line.span_id, None, 12.5)
+    assert abs(parsed.start_ns - line.start_ns) < 1000  # microsecond precision
+
+
+def test_other_lines_and_other_traces_are_ignored() -> None:
+    ours = _line("00000000000000a1", None, 0, 1).format()
+    other = ours.replace(TRACE, "f" * 32)
+    assert read_trace(["gunicorn booting", other, ours], TRACE)[0].span_id == "00000000000000a1"
+    assert len(read_trace(["gunicorn booting", other, ours], TRACE)) == 1
+    assert parse_span_line("2026-11-20 INFO something else") is None
+
+
+def test_the_waterfall_puts_children_under_parents_with_bars_in_percent() -> None:
+    spans = [
+        _line("00000000000000a2", "00000000000000a1", 10, 50),
+        _line("00000000000000a1", None, 0, 100),
+        _line("00000000000000a3", "00000000000000a1", 60, 40),
+        _line("00000000000000a4", "00000000000000a2", 20, 10),
+        _line("00000000000000a5", "00000000000000ff", 5, 5),  # parent not (yet) exported
+    ]
+    rows = waterfall(spans)
+    assert [(row.span.span_id[-2:], row.depth) for row in rows] == [
+        ("a1", 0),
+        ("a2", 1),
+        ("a4", 2),
+        ("a3", 1),
+        ("a5", 0),
+    ]
+    geometry = {row.span.span_id[-2:]: (row.offset_pct, row.width_pct) for row in rows}
+    assert geometry["a1"] == pytest.approx((0, 100), abs=0.01)
+    assert geometry["a2"] == pytest.approx((10, 50), abs=0.01)
+    assert geometry["a3"] == pytest.approx((60, 40), abs=0.01)
+    assert waterfall([]) == []

@@ -1,0 +1,123 @@
+"""The users client maps every failure to the gateway error a caller should see."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from shared.contract import User
+from shared.errors import (
+    ApiError,
+    BadGateway,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from shared.users_client import UsersClient, _as_user, _decode
+from tests.fake_peers import BlackHole, HtmlServer
+
+
+def _response(status: int, body: bytes) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body
+    return response
+
+
+USER = {"id": 3, "user_name": "Ann", "account": "a", "amount": 500}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code"),
+    [
+        (
+            404,
+            {"error": "user_not_found", "message": "User 3 does not exist."},
+            NotFound,
+            "user_not_found",
+        ),
+        (
+            422,
+            {"error": "balance_limit_exceeded", "message": "no", "balance": 7},
+            Unprocessable,
+            "balance_limit_exceeded",
+        ),
+        (
+            503,
+            {"error": "credit_rejected", "message": "ledger"},
+            ServiceUnavailable,
+            "credit_rejected",
+        ),
+        (504, {"error": "gateway_timeout", "message": "slow"}, GatewayTimeout, "gateway_timeout"),
+        (500, {"error": "internal_error", "message": "oops"}, BadGateway, "internal_error"),
+        (418, {"error": "teapot", "message": "?"}, BadGateway, "teapot"),
+    ],
+)
+def test_error_answers_become_the_matching_api_error(
+    status: int, body: dict[str, object], error: type[ApiError], code: str
+) -> None:
+    with pytest.raises(error) as raised:
+        _decode(_response(status, json.dumps(body).encode()))
+    assert type(raised.value) is error
+    assert raised.value.code == code
+    assert raised.value.message == body["message"]
+    if "balance" in body:
+        assert raised.value.details == {"balance": 7}
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b"[1, 2]", b""])
+def test_an_answer_that_is_not_a_json_object_is_a_bad_gateway(body: bytes) -> None:
+    with pytest.raises(BadGateway):
+        _decode(_response(200, body))
+
+
+def test_a_successful_answer_is_the_json_object() -> None:
+    assert _decode(_response(200, json.dumps(USER).encode())) == USER
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])  # bound, never listening: connections are refused
+
+
+def test_a_refused_connection_is_503(closed_port: int) -> None:
+    client = UsersClient(f"http://127.0.0.1:{closed_port}", connect_timeout=1, read_timeout=1)
+    with pytest.raises(ServiceUnavailable) as raised:
+        client.get_user(1)
+    assert raised.value.code == "upstream_unavailable"
+
+
+def test_a_peer_that_never_answers_is_504() -> None:
+    hole = BlackHole()
+    try:
+        client = UsersClient(f"http://127.0.0.1:{hole.port}", connect_timeout=1, read_timeout=0.2)
+        with pytest.raises(GatewayTimeout) as raised:
+            client.credit(1, 100)
+        assert raised.value.code == "upstream_timeout"
+    finally:
+        hole.close()
+
+
+def test_html_instead_of_a_user_is_a_bad_gateway() -> None:
+    server = HtmlServer()
+    try:
+        client = UsersClient(f"http://127.0.0.1:{server.port}", connect_timeout=1, read_timeout=1)
+        with pytest.raises(BadGateway) as raised:
+            client.get_user(1)
+        assert raised.value.code == "bad_upstream_response"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("body", [{"id": 0, "user_name": "x"}, {**USER, "amount": "500"}])
+def test_json_that_is_not_a_user_is_a_bad_gateway(body: dict[str, object]) -> None:
+    with pytest.raises(BadGateway):
+        _as_user(body)
+    assert _as_user(USER) == User(**USER)  # type: ignore[arg-type]
