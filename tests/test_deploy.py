@@ -7,7 +7,6 @@ against the code: ports, probe paths, variables, images and commands.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -15,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -25,14 +23,24 @@ import pytest
 import requests
 import yaml
 
-from shared.services import SERVICES_BY_NAME
+from shared.launch import SERVICES_BY_NAME
+from shared.launch.process import wait_until_ready
+from shared.settings import Settings
 from tests.stack import ROOT, base_env, free_port
 
 VENV_BIN = Path(sys.executable).parent
 OVERLAYS = ["signoz", "jaeger"]
 APP_IMAGE = "tracing-demo/app:0.1.0"
 FRONTEND_IMAGE = "tracing-demo/frontend:0.1.0"
+# The Locust load generator: its own image, built from loadgen/ with the locustfile in it.
+LOADGEN_IMAGE = "tracing-demo/loadgen:0.1.0"
+LOADGEN_DIR = ROOT / "loadgen"
+LOADGEN_BASE_IMAGE = "locustio/locust:2.32.0"
+DOCKERFILES = ("Dockerfile", "frontend/Dockerfile", "loadgen/Dockerfile")
 PYTHON_SERVICES = ("users", "payment", "order")
+# The Deployments whose pods run `init-db` as an init container (kubernetes/base/users.yaml and
+# order.yaml; payment.yaml has none).
+INIT_DB_DEPLOYMENTS = ("users", "order")
 # Read by the images we do not build from Python: nginx's template, the collector, MySQL.
 IMAGE_VARIABLES = {
     "frontend": {"USER_URL", "PAYMENT_URL", "ORDER_URL", "COLLECTOR_OTLP_HTTP_URL", "TRACE_UI_URL"},
@@ -72,14 +80,15 @@ def compose_binary() -> Path:
     return binary
 
 
-def _compose_json(env_file: str | Path) -> dict[str, Any]:
-    """``docker-compose config`` as JSON, with ``env_file`` as its .env."""
+def _compose_json(env_file: str | Path, *profiles: str) -> dict[str, Any]:
+    """``docker-compose config`` as JSON, with ``env_file`` as its .env and these profiles on."""
     result = run(
         compose_binary(),
         "-f",
         "docker-compose.yml",
         "--env-file",
         env_file,
+        *(arg for profile in profiles for arg in ("--profile", profile)),
         "config",
         "--format",
         "json",
@@ -92,6 +101,12 @@ def _compose_json(env_file: str | Path) -> dict[str, Any]:
 @cache
 def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
     return _compose_json(env_file)
+
+
+@cache
+def compose_config_with_profile(profile: str) -> dict[str, Any]:
+    """Compose's view with an opt-in profile switched on (``--profile``)."""
+    return _compose_json(".env.example", profile)
 
 
 @cache
@@ -112,6 +127,30 @@ def rendered(overlay: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
+@cache
+def rendered_with_component(component: str, overlay: str = "signoz") -> list[dict[str, Any]]:
+    """An overlay with one optional component added, as a user would add it."""
+    with tempfile.TemporaryDirectory() as folder:
+        kustomization = Path(folder)
+        (kustomization / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                    "kind": "Kustomization",
+                    "resources": [
+                        os.path.relpath(ROOT / "kubernetes/overlays" / overlay, kustomization)
+                    ],
+                    "components": [
+                        os.path.relpath(ROOT / "kubernetes/components" / component, kustomization)
+                    ],
+                }
+            )
+        )
+        result = run("kubectl", "kustomize", kustomization)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 def objects(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
     return {o["metadata"]["name"]: o for o in rendered(overlay) if o["kind"] == kind}
 
@@ -122,43 +161,115 @@ def containers(workload: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from spec["containers"]
 
 
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions in order, as (INSTRUCTION, arguments): comments and blank
+    lines dropped, continuation lines joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    return instructions
+
+
+def exec_form(arguments: str) -> list[str]:
+    """A JSON-array ENTRYPOINT or CMD (the exec form: no shell in between)."""
+    parsed = json.loads(arguments)
+    assert isinstance(parsed, list) and all(isinstance(part, str) for part in parsed), arguments
+    return [str(part) for part in parsed]
+
+
 @cache
-def env_vars_read_by_code() -> frozenset[str]:
-    """Every variable name our Python code reads: ``env.get("X")``, ``environ["X"]``, helpers."""
+def loadgen_dockerfile() -> dict[str, str]:
+    """loadgen/Dockerfile, one stage, as INSTRUCTION -> arguments of its last occurrence (the
+    one that counts for FROM, COPY, USER, ENTRYPOINT and CMD here)."""
+    instructions = dockerfile_instructions(LOADGEN_DIR / "Dockerfile")
+    assert [keyword for keyword, _ in instructions].count("FROM") == 1
+    return dict(instructions)
+
+
+def loadgen_user() -> tuple[int, int]:
+    """The image's USER, which must be numeric (uid:gid) so runAsNonRoot can verify it."""
+    user = re.fullmatch(r"(\d+):(\d+)", loadgen_dockerfile()["USER"])
+    assert user, f"USER should be uid:gid, not {loadgen_dockerfile()['USER']!r}"
+    return int(user[1]), int(user[2])
+
+
+def loadgen_locustfile_in_image() -> str:
+    """Where the image holds the locustfile (COPY locustfile.py <there>)."""
+    copies = [
+        arguments.split()
+        for keyword, arguments in dockerfile_instructions(LOADGEN_DIR / "Dockerfile")
+        if keyword == "COPY"
+    ]
+    (destination,) = [parts[-1] for parts in copies if parts[:-1] == ["locustfile.py"]]
+    assert (LOADGEN_DIR / "locustfile.py").is_file()
+    return destination
+
+
+def locustfile_variables() -> set[str]:
+    """The environment variables the locustfile reads."""
+    text = (LOADGEN_DIR / "locustfile.py").read_text()
+    return set(re.findall(r'environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]*)"', text))
+
+
+def locust_options(args: list[str]) -> dict[str, Any]:
+    """What Locust's own parser (the virtualenv's Locust) makes of a command line, read in a
+    subprocess (importing locust monkey-patches the interpreter), without config files or
+    LOCUST_* variables."""
+    script = (
+        "import json, sys\n"
+        "from locust.argument_parser import get_parser\n"
+        "options = get_parser(default_config_files=[]).parse_args(sys.argv[1:])\n"
+        "print(json.dumps({k: v for k, v in vars(options).items()"
+        " if v is None or isinstance(v, (str, int, float, bool))}))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOCUST_")}
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, (args, result.stderr[-2000:])
+    options: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return options
+
+
+# The project's own variables: the fields of the one settings model (shared/settings.py).
+SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
+# Variables of the other pieces: compose's own switches, the MySQL image, the load generator.
+DEPLOYMENT_VARIABLES = {
+    "MYSQL_PASSWORD",
+    "MYSQL_ROOT_PASSWORD",
+    "TELEMETRY_BACKEND",
+    "SIGNOZ_ENDPOINT",
+    "SIGNOZ_INSECURE",
+    "SIGNOZ_INGESTION_KEY",
+    "LOAD_SCENARIO_SHARE",
+    "LOAD_SCENARIOS",
+    "LOAD_USERS",
+    "LOAD_RUN_TIME",
+}
+
+
+def readme_configuration_variables() -> set[str]:
+    """The variables the README's configuration table names (its first column)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     names: set[str] = set()
-    for package in ("shared", "users", "payment", "order", "frontend", "scripts"):
-        for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Call):
-                    args = node.args
-                    func = node.func
-                    if (
-                        isinstance(func, ast.Attribute)
-                        and func.attr in {"get", "setdefault"}
-                        and "env" in ast.unparse(func.value).lower()
-                    ):
-                        candidates = args[:1]  # env.get(NAME, default): the name only
-                    else:
-                        # helper(env, NAME, default): the first string after the mapping
-                        positions = [
-                            i
-                            for i, a in enumerate(args)
-                            if isinstance(a, ast.Name) and a.id in {"env", "environ"}
-                        ]
-                        candidates = args[positions[0] + 1 : positions[0] + 2] if positions else []
-                    names |= {
-                        a.value
-                        for a in candidates
-                        if isinstance(a, ast.Constant)
-                        and isinstance(a.value, str)
-                        and re.fullmatch(r"[A-Z][A-Z0-9_]+", a.value)
-                    }
-                elif isinstance(node, ast.Subscript) and "env" in ast.unparse(node.value).lower():
-                    key = node.slice
-                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                        names.add(key.value)
-    # WSGI request keys read from a request's environ, not from the process environment.
-    return frozenset(name for name in names if name not in {"PATH_INFO", "REQUEST_METHOD"})
+    for row in re.findall(r"^\| (.+?) \|", table, flags=re.MULTILINE):
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row))
+    return names
 
 
 def env_example_variables() -> set[str]:
@@ -235,7 +346,7 @@ def exporter_host_port(exporter: dict[str, Any]) -> tuple[str, int]:
 # --- the tools' own verdicts -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "frontend/Dockerfile"])
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_hadolint_passes(dockerfile: str) -> None:
     result = run(VENV_BIN / "hadolint", dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -278,23 +389,7 @@ def test_every_rendered_kubernetes_object_is_valid(overlay: str, tmp_path: Path)
     ("component", "kind"), [("ingress", "Ingress"), ("load-generator", "Deployment")]
 )
 def test_optional_components_render_and_validate(component: str, kind: str, tmp_path: Path) -> None:
-    overlay = tmp_path / f"with-{component}"
-    overlay.mkdir()
-    (overlay / "kustomization.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": [os.path.relpath(ROOT / "kubernetes/overlays/signoz", overlay)],
-                "components": [
-                    os.path.relpath(ROOT / f"kubernetes/components/{component}", overlay)
-                ],
-            }
-        )
-    )
-    result = run("kubectl", "kustomize", overlay)
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = rendered_with_component(component)
     added = [
         d
         for d in docs
@@ -302,8 +397,9 @@ def test_optional_components_render_and_validate(component: str, kind: str, tmp_
     ]
     assert added and all(d["metadata"]["namespace"] == "tracing-demo" for d in added)
     manifest = tmp_path / "rendered.yaml"
-    manifest.write_text(result.stdout)
-    assert run(VENV_BIN / "kubernetes-validate", "--strict", manifest).returncode == 0
+    manifest.write_text(yaml.safe_dump_all(docs))
+    result = run(VENV_BIN / "kubernetes-validate", "--strict", manifest)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- compose: what `docker compose up` promises ----------------------------------------------
@@ -559,13 +655,26 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         assert variable in compose_config()["services"]["frontend"]["environment"]
 
 
-def test_every_variable_the_code_reads_is_documented_in_env_example() -> None:
-    missing = env_vars_read_by_code() - env_example_variables()
-    assert not missing, f"not in .env.example: {sorted(missing)}"
+def test_every_setting_is_documented_in_env_example_and_the_readme() -> None:
+    assert not SETTINGS_VARIABLES - env_example_variables(), "not in .env.example"
+    assert not SETTINGS_VARIABLES - readme_configuration_variables(), "not in the README table"
+
+
+@pytest.mark.parametrize("where", [".env.example", "README.md"])
+def test_every_documented_variable_is_a_setting_or_belongs_to_a_known_piece(where: str) -> None:
+    documented = (
+        env_example_variables() if where == ".env.example" else readme_configuration_variables()
+    )
+    unknown = {
+        name
+        for name in documented - SETTINGS_VARIABLES - DEPLOYMENT_VARIABLES
+        if not name.startswith("OTEL_")
+    }
+    assert not unknown, f"{where} documents variables nothing reads: {sorted(unknown)}"
 
 
 def test_compose_and_configmap_set_no_stale_variables() -> None:
-    known = env_vars_read_by_code() | SDK_VARIABLES
+    known = SETTINGS_VARIABLES | SDK_VARIABLES
     for name, service in compose_config()["services"].items():
         allowed = IMAGE_VARIABLES.get(name, known)
         stale = set(service.get("environment", {})) - allowed
@@ -608,12 +717,24 @@ def test_images_and_commands_agree_between_compose_and_kubernetes() -> None:
     for overlay in OVERLAYS:
         deployments = objects(overlay, "Deployment")
         for name in PYTHON_SERVICES:
-            (init, *_) = list(containers(deployments["users"]))
             main = deployments[name]["spec"]["template"]["spec"]["containers"][0]
             assert main["image"] == services[name]["image"] == APP_IMAGE
             assert main["command"] == services[name]["command"] == ["serve", name]
-            assert init["image"] == services["init-db"]["image"] == APP_IMAGE
-            assert init["command"][0] == services["init-db"]["command"][0] == "init-db"
+        # every Deployment with an init container runs compose's init-db step, and no other has one
+        with_init = {
+            name
+            for name, deployment in deployments.items()
+            if deployment["spec"]["template"]["spec"].get("initContainers")
+        }
+        assert with_init == set(INIT_DB_DEPLOYMENTS), (overlay, with_init)
+        for name in INIT_DB_DEPLOYMENTS:
+            (init,) = deployments[name]["spec"]["template"]["spec"]["initContainers"]
+            assert init["name"] == "init-db", (overlay, name)
+            assert init["image"] == services["init-db"]["image"] == APP_IMAGE, (overlay, name)
+            assert init["command"][0] == services["init-db"]["command"][0] == "init-db", (
+                overlay,
+                name,
+            )
         assert (
             deployments["frontend"]["spec"]["template"]["spec"]["containers"][0]["image"]
             == FRONTEND_IMAGE
@@ -647,18 +768,9 @@ def test_dockerfile_command_starts_a_service_in_this_virtualenv(tmp_path: Path) 
         command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = 60
-        for _ in range(deadline * 5):
-            try:
-                reply = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                if reply.status_code == 200:
-                    assert reply.json()["service"] == "user-service"
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the image's command did not start a service")
+        url = f"http://127.0.0.1:{port}"
+        wait_until_ready(url, process, 60)
+        assert requests.get(url + "/readyz", timeout=5).json()["service"] == "user-service"
     finally:
         process.terminate()
         process.wait(30)
@@ -828,24 +940,120 @@ def test_image_dependencies_include_what_mysql_8_auth_needs() -> None:
     assert "COPY requirements.lock" in (ROOT / "Dockerfile").read_text()
 
 
-def test_load_generator_is_an_opt_in_compose_profile() -> None:
-    result = run(
-        compose_binary(),
-        "-f",
-        "docker-compose.yml",
-        "--env-file",
-        ".env.example",
-        "--profile",
-        "load",
-        "config",
-        "--format",
-        "json",
-    )
-    assert result.returncode == 0, result.stderr
-    loadgen = json.loads(result.stdout)["services"]["load-generator"]
+def test_load_generator_is_an_opt_in_compose_profile_built_from_loadgen() -> None:
+    loadgen = compose_config_with_profile("load")["services"]["load-generator"]
     assert loadgen["profiles"] == ["load"]
-    assert "ports" not in loadgen
-    assert "--host=http://frontend:8080" in loadgen["command"]
-    (mount,) = loadgen["volumes"]
-    assert Path(mount["source"]) == ROOT / "kubernetes/components/load-generator/locustfile.py"
     assert "load-generator" not in compose_config()["services"]
+    assert "ports" not in loadgen
+    # its own image, built from loadgen/ and named like the app's
+    assert loadgen["image"] == LOADGEN_IMAGE
+    assert LOADGEN_IMAGE.rpartition(":")[2] == APP_IMAGE.rpartition(":")[2]
+    assert Path(loadgen["build"]["context"]) == LOADGEN_DIR
+    assert loadgen["build"]["dockerfile"] == "Dockerfile"
+    # the locustfile is in the image: nothing mounted, the entrypoint left to the image
+    assert "volumes" not in loadgen
+    assert loadgen.get("entrypoint") is None
+    assert "--host=http://frontend:8080" in loadgen["command"]
+    assert loadgen["depends_on"]["frontend"]["condition"] == "service_healthy"
+    assert "LOAD_SCENARIO_SHARE" in loadgen["environment"]
+    assert set(loadgen["environment"]) <= locustfile_variables()
+
+
+# --- the load generator: loadgen/, its image, compose and the kustomize component ----------------
+
+
+def test_no_python_under_kubernetes() -> None:
+    """The kustomize tree holds manifests and configuration only; the locustfile is loadgen's."""
+    assert sorted((ROOT / "kubernetes").rglob("*.py")) == []
+
+
+def test_load_generator_image_is_locust_with_the_locustfile_as_a_non_root_user() -> None:
+    dockerfile = loadgen_dockerfile()
+    assert dockerfile["FROM"] == LOADGEN_BASE_IMAGE
+    uid, gid = loadgen_user()
+    assert uid != 0 and gid != 0
+    entrypoint = exec_form(dockerfile["ENTRYPOINT"])
+    assert entrypoint[0] == "locust"
+    assert f"--locustfile={loadgen_locustfile_in_image()}" in entrypoint
+    # the default arguments are CMD, so `docker run IMAGE ARGS...`, compose's command and the
+    # Deployment's args replace them and keep the locustfile
+    assert "--headless" in exec_form(dockerfile["CMD"])
+    assert not any(arg.startswith("--locustfile") for arg in exec_form(dockerfile["CMD"]))
+    # the app image copies named files and folders only, so loadgen/ never reaches it
+    app_sources = [
+        source
+        for keyword, arguments in dockerfile_instructions(ROOT / "Dockerfile")
+        if keyword == "COPY" and not arguments.startswith("--from")
+        for source in arguments.split()[:-1]
+    ]
+    assert app_sources and not any(
+        Path(source).parts[0] in {".", "loadgen"} for source in app_sources
+    ), app_sources
+
+
+def test_load_generator_command_lines_are_valid_locust_runs_of_the_baked_in_locustfile() -> None:
+    """The image's entrypoint followed by each set of arguments it gets (its own CMD, compose's
+    command, the Deployment's args) is a headless Locust run of its locustfile at the frontend."""
+    dockerfile = loadgen_dockerfile()
+    entrypoint = exec_form(dockerfile["ENTRYPOINT"])
+    (deployment,) = [
+        d
+        for d in rendered_with_component("load-generator")
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "load-generator"
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    arguments = {
+        "Dockerfile CMD": exec_form(dockerfile["CMD"]),
+        "compose command": compose_config_with_profile("load")["services"]["load-generator"][
+            "command"
+        ],
+        "Deployment args": container["args"],
+    }
+    for where, args in arguments.items():
+        options = locust_options([*entrypoint[1:], *args])
+        assert options["locustfile"] == loadgen_locustfile_in_image(), where
+        assert options["headless"] is True, where
+        assert options["host"] == "http://frontend:8080", where
+        assert options["num_users"] and options["num_users"] >= 1, where
+
+
+def test_load_generator_component_runs_the_loadgen_image_hardened_without_a_configmap() -> None:
+    without = {(o["kind"], o["metadata"]["name"]) for o in rendered("signoz")}
+    docs = rendered_with_component("load-generator")
+    added = [o for o in docs if (o["kind"], o["metadata"]["name"]) not in without]
+    # only the Deployment: no ConfigMap carries the locustfile any more
+    assert [(o["kind"], o["metadata"]["name"]) for o in added] == [("Deployment", "load-generator")]
+    assert not [o for o in docs if o["kind"] == "ConfigMap" and "locust" in o["metadata"]["name"]]
+    (deployment,) = added
+    pod = deployment["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    (container,) = pod["containers"]
+    # the image compose builds, pulled like the app images
+    assert container["image"] == LOADGEN_IMAGE
+    assert compose_config_with_profile("load")["services"]["load-generator"]["image"] == (
+        LOADGEN_IMAGE
+    )
+    app_policies = {
+        c["imagePullPolicy"]
+        for d in objects("signoz", "Deployment").values()
+        for c in containers(d)
+        if c["image"] in {APP_IMAGE, FRONTEND_IMAGE}
+    }
+    assert app_policies == {container["imagePullPolicy"]} == {"IfNotPresent"}
+    assert "command" not in container  # the image's entrypoint names the locustfile
+    assert not any(arg.startswith("--locustfile") for arg in container["args"])
+    # hardened, as the image's own non-root user
+    security = pod["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert (security["runAsUser"], security["runAsGroup"]) == loadgen_user()
+    assert security["seccompProfile"]["type"] == "RuntimeDefault"
+    container_security = container["securityContext"]
+    assert container_security["readOnlyRootFilesystem"] is True
+    assert container_security["allowPrivilegeEscalation"] is False
+    assert container_security["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    # the only volume is a writable /tmp
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {}}]
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    # and it sets only variables the locustfile reads
+    assert {e["name"] for e in container.get("env", [])} <= locustfile_variables()
