@@ -11,17 +11,24 @@ LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := loadgen/locustfile.py
 
-.PHONY: run test load bench lint typecheck format lock clean test-tools bundle
+.PHONY: run test test-unit load bench lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(STAMP) .env
 	$(PY) -m shared.launch.local
 
+# Lint, the fast unit tests (seconds: no process, no network), types, then the end-to-end tests
+# (real gunicorn services, MariaDB and SQLite, an OTLP receiver, Chromium).
 test: $(STAMP) test-tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests --ignore=tests/unit $(PYTEST_ARGS)
+
+# Only the unit tests: what to run while editing.
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Shoppers against a running demo (`make run` in another terminal): headless, bounded, summary.
 load: $(STAMP)

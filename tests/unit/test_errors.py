@@ -8,7 +8,7 @@ from tests.unit.conftest import MakeApp
 
 
 def _raising(app: Flask, exc: Exception) -> None:
-    def fail() -> None:
+    def fail() -> str:
         raise exc
 
     app.add_url_rule("/fail", "fail", fail)
