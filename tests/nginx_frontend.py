@@ -59,15 +59,6 @@ http {{
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def check(self) -> subprocess.CompletedProcess[str]:
-        """``nginx -t``: the rendered configuration is valid."""
-        return subprocess.run(
-            [NGINX, "-t", "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf")],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
     def start(self) -> NginxFrontend:
         self.process = subprocess.Popen(
             [

@@ -368,10 +368,6 @@ class OtlpReceiver:
         with self._changed:
             return list(self._received["metrics"])
 
-    def metric_names(self) -> set[str]:
-        """The names of all metrics that any data point has been received for."""
-        return {point.name for point in self.points()}
-
     def _wait(
         self,
         signal: str,

@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import Engine
 
+from shared.models import SEED_PRODUCTS
 from tests.conftest import run_init_db
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import ServiceProcess, Stack, base_env
@@ -88,11 +89,13 @@ def test_transfer_credits_through_the_users_service(
 def test_catalog_lists_seeded_products_cheapest_first(stack: Stack, http: requests.Session) -> None:
     reply = http.get(stack.order.url + "/products", timeout=TIMEOUT)
     assert reply.status_code == 200
+    # Exactly the seeded catalog, prices in integer cents, cheapest first (the database's CHECK
+    # already keeps prices positive, so only the exact list says the API reports them right).
+    cheapest_first = sorted(SEED_PRODUCTS, key=lambda row: (row[2], row[0]))
+    expected = [{"id": id_, "name": name, "price": price} for id_, name, price in cheapest_first]
     products = reply.json()
-    assert len(products) >= 3
-    assert all(set(product) == {"id", "name", "price"} for product in products)
-    prices = [product["price"] for product in products]
-    assert prices == sorted(prices) and all(isinstance(p, int) and p > 0 for p in prices)
+    assert products == expected
+    assert all(type(product["price"]) is int for product in products)  # 2500.0 == 2500 too
 
 
 def test_order_debits_the_catalog_price_and_records_the_order(

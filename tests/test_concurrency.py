@@ -88,9 +88,10 @@ def test_concurrent_orders_and_transfers_conserve_money(
         statuses = [f.result() for f in order_results]
         assert [f.result() for f in credit_results] == [200] * len(credits)
 
-    recorded = orders_of(db, user["id"])
-    assert statuses.count(201) == len(recorded)
     assert set(statuses) <= {201, 422}
-    final = balance_of(db, user["id"])
-    assert final is not None and final >= 0
-    assert final == product["price"] * 3 + sum(credits) - sum(price for _, price, _ in recorded)
+    paid = statuses.count(201)
+    # At least the three orders the starting balance covers, at most what all the money covers.
+    assert 3 <= paid <= 3 + len(credits), statuses
+    assert orders_of(db, user["id"]) == [(product["id"], product["price"], "PAID")] * paid
+    # What the clients were told, not what the database holds, decides the balance.
+    assert balance_of(db, user["id"]) == product["price"] * (3 - paid) + sum(credits)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.nginx_frontend import NGINX, NginxFrontend
-from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
+from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +35,9 @@ CHROMIUM_ARGS = [
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
 UI_TIMEOUT_MS = 20_000
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# The browser SDK shifts span times by the drift between its wall clock and its monotonic
+# clock; on one machine that is well under this.
+DOCUMENT_LOAD_CLOCK_SLACK_NS = 50_000_000
 
 
 @pytest.fixture(scope="session", params=["python-server", "nginx"])
@@ -80,7 +84,8 @@ def page(browser: Browser, frontend: ServiceProcess | NginxFrontend) -> Iterator
     context = browser.new_context(viewport={"width": 1100, "height": 1000})
     opened = context.new_page()
     opened.set_default_timeout(UI_TIMEOUT_MS)
-    opened.goto(frontend.url + "/")
+    # A query string no other load has, so this load's documentLoad span is told from the rest.
+    opened.goto(f"{frontend.url}/?load={uuid.uuid4().hex}")
     expect(opened.locator("#product-select option").first).to_be_attached()
     yield opened
     context.close()
@@ -99,6 +104,44 @@ def _connected(spans: list[ReceivedSpan]) -> bool:
     """Every span's parent has arrived too (the browser may export a parent before its child)."""
     ids = {span.span_id for span in spans}
     return all(not span.parent_span_id or span.parent_span_id in ids for span in spans)
+
+
+def _document_load(page: Page, receiver: OtlpReceiver) -> ReceivedSpan:
+    """The documentLoad span of ``page``'s own navigation, checked against the browser's timing.
+
+    The page's URL is unique to it (see ``page``), and the span must start at the moment this
+    navigation's fetch started by the browser's own clock: any other load's span (an earlier
+    test's, say) fails both.
+    """
+    url = page.url
+    fetch_start_ms: float = page.evaluate(
+        "performance.timeOrigin + performance.getEntriesByType('navigation')[0].fetchStart"
+    )
+    spans = receiver.wait_for(
+        lambda found: {"documentLoad", "documentFetch"} <= {s.name for s in found},
+        lambda span: span.service == "frontend" and span.attributes.get("url.full") == url,
+    )
+    (load,) = [s for s in spans if s.name == "documentLoad"]
+    (fetch,) = [s for s in spans if s.name == "documentFetch"]
+    assert not load.parent_span_id, "a page load starts a trace of its own"
+    assert (fetch.trace_id, fetch.parent_span_id) == (load.trace_id, load.span_id)
+    assert abs(load.start_ns - fetch_start_ms * 1e6) < DOCUMENT_LOAD_CLOCK_SLACK_NS
+    assert load.attributes["user_agent.original"] == page.evaluate("navigator.userAgent")
+
+    def fetched(found: list[ReceivedSpan]) -> set[str]:
+        """The file names this load's resourceFetch children fetched."""
+        return {
+            str(s.attributes.get("url.full", "")).rsplit("/", 1)[-1]
+            for s in found
+            if s.name == "resourceFetch" and s.parent_span_id == load.span_id
+        }
+
+    # The page's own scripts are resourceFetch children of the same load.
+    resources = receiver.wait_for_trace(
+        load.trace_id, lambda found: {"otel-tracing.js", "app.js"} <= fetched(found)
+    )
+    assert {s.service for s in resources} == {"frontend"}
+    return load
 
 
 def test_click_through_create_transfer_order_is_one_trace_per_click(
@@ -167,9 +210,8 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
         ),
     )
     assert {s.service for s in transfer_spans} == {"frontend", "payment-service", "user-service"}
-    assert receiver.wait_for(
-        bool, lambda span: span.service == "frontend" and span.name == "documentLoad"
-    )
+    load = _document_load(page, receiver)
+    assert load.trace_id not in (trace_id, transfer_trace)
 
 
 def test_insufficient_funds_shows_the_error_message(page: Page) -> None:
@@ -200,14 +242,14 @@ def test_without_a_collector_browser_spans_reach_the_spans_file_and_viewer(
         config = requests.get(server.url + "/config.js", timeout=10).text
         assert '"traceUiUrl": "/traces/{trace_id}"' in config
         trace_id = bytes(range(16))
-        root = Span(trace_id=trace_id, span_id=b"\x01" * 8, name="click Place Order", kind=1)
+        root = Span(trace_id=trace_id, span_id=b"\x01" * 8, name="click Place Order", kind=INTERNAL)
         root.start_time_unix_nano, root.end_time_unix_nano = 1_000_000_000, 1_050_000_000
         child = Span(
             trace_id=trace_id,
             span_id=b"\x02" * 8,
             parent_span_id=b"\x01" * 8,
             name="HTTP POST",
-            kind=3,
+            kind=CLIENT,
         )
         child.start_time_unix_nano, child.end_time_unix_nano = 1_010_000_000, 1_040_000_000
         export = ExportTraceServiceRequest(
