@@ -48,7 +48,7 @@ from bench.receiver import CountingReceiver, Counts, settle
 from shared.db import create_db_engine
 from shared.init_db import init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
-from shared.launch import SERVICES_BY_NAME
+from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import NotReady, start_service, wait_until_ready
 from shared.models import Base
 
@@ -266,7 +266,7 @@ def start_stack(
     for name, port in ports.items():
         with open(log_dir / mode / f"{name}.log", "ab") as log:
             stack.processes[name] = start_service(
-                SERVICES_BY_NAME[name], port, env, output=log, python=python, config=config
+                PROCESSES_BY_NAME[name], port, env, output=log, python=python, config=config
             )
     for name, port in ports.items():
         try:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.launch import SERVICES_BY_NAME
+from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import ROOT, NotReady, start_service, wait_until_ready
 
 __all__ = ["ROOT", "ServiceProcess", "Stack", "base_env", "free_port"]
@@ -64,7 +64,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.process = start_service(
-                SERVICES_BY_NAME[self.name], self.port, self.env, output=log
+                PROCESSES_BY_NAME[self.name], self.port, self.env, output=log
             )
         return self
 

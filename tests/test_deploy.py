@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from shared.launch import SERVICES_BY_NAME
+from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import wait_until_ready
 from shared.settings import Settings
 from tests.stack import ROOT, base_env, free_port
@@ -571,7 +571,7 @@ def test_service_urls_name_real_services_and_ports(overlay: str) -> None:
         (container_port,) = container["ports"]
         assert container_port["name"] == service_port["targetPort"]
         # `serve NAME` listens on the service's default port
-        assert container_port["containerPort"] == SERVICES_BY_NAME[name].default_port == port
+        assert container_port["containerPort"] == PROCESSES_BY_NAME[name].default_port == port
     if overlay == "jaeger":
         host, port = _url_host_port(data["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert port in {p["port"] for p in services[host]["spec"]["ports"]}
@@ -590,13 +590,13 @@ def test_compose_service_urls_name_real_services_and_ports() -> None:
         ):
             if variable in environment:
                 host, port = _url_host_port(environment[variable])
-                assert host == target and port == SERVICES_BY_NAME[target].default_port
+                assert host == target and port == PROCESSES_BY_NAME[target].default_port
         for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "COLLECTOR_OTLP_HTTP_URL"):
             if variable in environment:
                 host, port = _url_host_port(environment[variable])
                 assert host in services and port in {4317, 4318}
     for name in PYTHON_SERVICES:
-        port = SERVICES_BY_NAME[name].default_port
+        port = PROCESSES_BY_NAME[name].default_port
         assert f"127.0.0.1:{port}/readyz" in " ".join(services[name]["healthcheck"]["test"])
 
 
@@ -701,7 +701,7 @@ def test_required_variables_are_set_for_every_python_service() -> None:
     for name in PYTHON_SERVICES:
         environment = compose_config()["services"][name]["environment"]
         assert required <= set(environment), (name, required - set(environment))
-        assert environment["OTEL_SERVICE_NAME"] == SERVICES_BY_NAME[name].otel_service_name
+        assert environment["OTEL_SERVICE_NAME"] == PROCESSES_BY_NAME[name].otel_service_name
         for overlay in OVERLAYS:
             data = objects(overlay, "ConfigMap")["tracing-demo-config"]["data"]
             container = objects(overlay, "Deployment")[name]["spec"]["template"]["spec"][
@@ -709,7 +709,7 @@ def test_required_variables_are_set_for_every_python_service() -> None:
             ][0]
             env = {e["name"]: e for e in container["env"]}
             assert required <= set(data) | set(env)
-            assert env["OTEL_SERVICE_NAME"]["value"] == SERVICES_BY_NAME[name].otel_service_name
+            assert env["OTEL_SERVICE_NAME"]["value"] == PROCESSES_BY_NAME[name].otel_service_name
 
 
 def test_images_and_commands_agree_between_compose_and_kubernetes() -> None:

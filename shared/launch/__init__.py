@@ -1,6 +1,7 @@
 """Starting the processes: the service registry, and everything that launches them.
 
-- this module: the four processes (three services and the frontend server) and their ports;
+- this module: the registry of the four processes (the three services and the frontend
+  server), their entry points and ports;
 - ``gunicorn_conf``: the gunicorn settings every one of them runs with;
 - ``process``: start one under gunicorn and wait until it is ready (``make run``, tests, bench);
 - ``serve``: the container entry point (``serve users``);
@@ -20,7 +21,7 @@ GUNICORN_CONFIG = "python:shared.launch.gunicorn_conf"
 
 
 @dataclass(frozen=True)
-class ServiceSpec:
+class ProcessSpec:
     """How to run one process of the demo."""
 
     name: str
@@ -39,13 +40,13 @@ class ServiceSpec:
         return urlsplit(normalize_base_url(address)).port or self.default_port
 
 
-SERVICES = (
-    ServiceSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
-    ServiceSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
-    ServiceSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
+PROCESSES = (
+    ProcessSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
+    ProcessSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
+    ProcessSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
     # The frontend server only serves the page and forwards requests (nginx does the same in
     # containers): no spans of its own between the browser's and the services'.
-    ServiceSpec(
+    ProcessSpec(
         "frontend",
         "frontend.wsgi:app",
         5000,
@@ -54,11 +55,11 @@ SERVICES = (
         environment={"OTEL_SDK_DISABLED": "true"},
     ),
 )
-SERVICES_BY_NAME = {spec.name: spec for spec in SERVICES}
+PROCESSES_BY_NAME = {spec.name: spec for spec in PROCESSES}
 
 
 def gunicorn_command(
-    spec: ServiceSpec,
+    spec: ProcessSpec,
     port: int,
     host: str = "0.0.0.0",
     *,

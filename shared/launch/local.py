@@ -19,7 +19,7 @@ from types import FrameType
 
 from dotenv import dotenv_values
 
-from shared.launch import SERVICES, SERVICES_BY_NAME
+from shared.launch import PROCESSES, PROCESSES_BY_NAME
 from shared.launch.process import NotReady, start_service, wait_until_ready
 from shared.settings import ConfigError, Settings, describe_database
 
@@ -93,7 +93,7 @@ def main() -> int:
 
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for spec in SERVICES:
+        for spec in PROCESSES:
             # Own session: a Ctrl-C reaches only this runner, which then stops each
             # service gracefully instead of gunicorn's immediate SIGINT shutdown.
             processes[spec.name] = start_service(
@@ -104,7 +104,7 @@ def main() -> int:
                 new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        for spec in SERVICES:
+        for spec in PROCESSES:
             try:
                 wait_until_ready(
                     f"http://127.0.0.1:{spec.port(env)}", processes[spec.name], READY_TIMEOUT_S
@@ -135,9 +135,9 @@ def main() -> int:
 
 def _print_banner(env: dict[str, str], settings: Settings) -> None:
     lines = ["", "Services are up:"]
-    for spec in SERVICES:
+    for spec in PROCESSES:
         lines.append(f"  {spec.otel_service_name:<16} http://localhost:{spec.port(env)}")
-    frontend = SERVICES_BY_NAME["frontend"].port(env)
+    frontend = PROCESSES_BY_NAME["frontend"].port(env)
     lines.append(f"Open http://localhost:{frontend} and click through: each click is one trace.")
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"

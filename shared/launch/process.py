@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from shared.launch import GUNICORN_CONFIG, ServiceSpec, gunicorn_command
+from shared.launch import GUNICORN_CONFIG, ProcessSpec, gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ class NotReady(RuntimeError):
 
 
 def start_service(
-    spec: ServiceSpec,
+    spec: ProcessSpec,
     port: int,
     env: Mapping[str, str],
     *,

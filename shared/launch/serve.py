@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from shared.launch import SERVICES_BY_NAME, gunicorn_command
+from shared.launch import PROCESSES_BY_NAME, gunicorn_command
 from shared.settings import Settings
 
 
@@ -19,9 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     settings = Settings.from_env()
     name = args[0] if args else settings.service or ""
-    spec = SERVICES_BY_NAME.get(name)
+    spec = PROCESSES_BY_NAME.get(name)
     if spec is None or len(args) > 1:
-        choices = ", ".join(sorted(SERVICES_BY_NAME))
+        choices = ", ".join(sorted(PROCESSES_BY_NAME))
         print(f"usage: serve SERVICE (or SERVICE=...), one of: {choices}", file=sys.stderr)
         return 2
     bind = settings.bind or f"0.0.0.0:{settings.port or spec.default_port}"
