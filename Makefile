@@ -19,11 +19,12 @@ run: $(STAMP) .env
 
 # Lint, the fast unit tests (seconds: no process, no network), types, then the end-to-end tests
 # (real gunicorn services, MariaDB and SQLite, an OTLP receiver, Chromium).
-test: $(STAMP) test-tools
+test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	$(PY) -m mypy
+	@$(MAKE) --no-print-directory test-tools
 	$(PY) -m pytest tests --ignore=tests/unit $(PYTEST_ARGS)
 
 # Only the unit tests: what to run while editing.

@@ -50,7 +50,9 @@ def create_service_app(
         methods=["GET", "POST", "PUT", "OPTIONS"],
         allow_headers=CORS_ALLOWED_HEADERS,
         max_age=600,
+        always_send=False,  # no CORS headers for requests without an Origin
     )
+    app.after_request(_vary_on_origin)
     app.after_request(_log_request)
     serve_openapi(app, service_name, description)
     app.add_url_rule("/healthz", "healthz", _healthz)
@@ -131,6 +133,12 @@ def _readyz() -> Response:
         return jsonify(status="ready", service=current_app.config["SERVICE_NAME"], checks=results)
     failed = ", ".join(name for name, result in results.items() if result != "ok")
     return error_response(503, "not_ready", f"Not ready: {failed} unavailable.", checks=results)
+
+
+def _vary_on_origin(response: Response) -> Response:
+    """The CORS headers depend on the Origin: caches must not serve one origin's to another."""
+    response.vary.add("Origin")
+    return response
 
 
 def _log_request(response: Response) -> Response:

@@ -26,15 +26,15 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT_CENTS, description="cents")]
 Balance = Annotated[int, Field(ge=0, description="cents")]
 Price = Annotated[int, Field(ge=1, description="cents")]
-# Trimmed, then non-blank and free of control characters.
-_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# Non-blank, no control characters, no surrounding spaces: the schema says exactly what the
+# service accepts (the page trims what a person types).
+_TEXT_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+_TEXT_RULE = "must be text without control characters or surrounding spaces"
 
 
 def text(max_length: int) -> object:
-    """A string field: trimmed, non-blank, no control characters, at most ``max_length``."""
-    return StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=max_length, pattern=_TEXT_PATTERN
-    )
+    """A string field: non-blank, no control characters or surrounding spaces, ``max_length``."""
+    return StringConstraints(min_length=1, max_length=max_length, pattern=_TEXT_PATTERN)
 
 
 class Body(BaseModel):
@@ -44,7 +44,7 @@ class Body(BaseModel):
 
 
 class NewUser(Body):
-    """``POST /users``."""
+    """A new user: a name and an account; the balance starts at zero."""
 
     user_name: Annotated[str, text(USER_NAME_MAX)]
     account: Annotated[str, text(ACCOUNT_MAX)]
@@ -60,7 +60,7 @@ class User(Body):
 
 
 class Credit(Body):
-    """``PUT /users/<id>`` and ``PUT /payments/transfer/id/<id>``: add ``amount`` cents."""
+    """A credit or a transfer: the amount, in cents, to add to a balance."""
 
     amount: Amount
 
@@ -82,7 +82,7 @@ class Product(Body):
 
 
 class NewOrder(Body):
-    """``POST /orders``: one product for one user (the price is the catalog's)."""
+    """An order to place: one product for one user (the price is the catalog's)."""
 
     user_id: Id
     product_id: Id
@@ -100,7 +100,7 @@ class Order(Body):
 
 
 class Error(BaseModel):
-    """Every failure: a machine-readable code, a sentence, and details (e.g. ``field``)."""
+    """Every failure: a machine-readable code, a sentence, and details such as the field."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -109,7 +109,12 @@ class Error(BaseModel):
 
 
 class IdConverter(IntegerConverter):
-    """``<id:user_id>``: werkzeug's ``int`` converter limited to ``Id``; others are a 404."""
+    """``<id:user_id>``: werkzeug's ``int`` converter limited to ``Id``; others are a 404.
+
+    Only the canonical spelling matches (``/users/001`` is not user 1).
+    """
+
+    regex = r"[1-9][0-9]{0,17}"
 
     def __init__(self, url_map: Map) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
@@ -137,7 +142,10 @@ def parse_body(model: type[BodyT]) -> BodyT:
 
 def _bad_request(error: ErrorDetails) -> BadRequest:
     code = _ERROR_CODES.get(error["type"], "invalid_field")
+    if error["type"] in ("json_invalid", "json_type"):
+        return BadRequest(f"The request body is not valid JSON ({error['msg']}).", code=code)
     if code == "invalid_json":
-        return BadRequest(f"The request body must be a JSON object ({error['msg']}).", code=code)
+        return BadRequest("The request body must be a JSON object.", code=code)
     field = ".".join(str(part) for part in error["loc"])
-    return BadRequest(f"'{field}': {error['msg']}", code=code, field=field)
+    rule = _TEXT_RULE if error["type"] == "string_pattern_mismatch" else error["msg"]
+    return BadRequest(f"'{field}': {rule}", code=code, field=field)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from shared.contract import Error
 from shared.errors import ApiError
 from shared.spans import mark_span_failed
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def error_response(status: int, code: str, message: str, **details: object) -> Response:
     """The one error body every service returns."""
-    response = jsonify({"error": code, "message": message, **details})
+    response = jsonify(Error(error=code, message=message, **details).model_dump())
     response.status_code = status
     if status == 503:
         response.headers["Retry-After"] = "1"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared.db import create_db_engine
 from shared.models import SEED_PRODUCTS, Base, Product
-from shared.settings import Settings, describe_database
+from shared.settings import ConfigError, Settings, describe_database
 
 log = logging.getLogger("init-db")
 
@@ -69,7 +69,11 @@ def wait_for_database(engine: Engine, timeout_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="init-db", description=__doc__)
     parser.add_argument(
         "--wait",

@@ -19,7 +19,7 @@ from shared.contract import Error, Id
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])
 
-REASONS = {
+_REASONS = {
     400: "Malformed request: bad JSON, missing, unknown or invalid fields",
     404: "No such user, product or order",
     413: "Request body too large",
@@ -53,10 +53,16 @@ def operation(
 
 
 def serve_openapi(app: Flask, title: str, description: str) -> None:
-    """Serve ``/openapi.json`` for every documented route of ``app`` plus the probes."""
+    """Serve ``/openapi.json`` for every documented route of ``app`` plus the probes.
+
+    The document is built on the first request, once every blueprint is registered.
+    """
+    built: list[Schema] = []
 
     def openapi() -> Response:
-        return jsonify(openapi_document(app, title, description))
+        if not built:
+            built.append(openapi_document(app, title, description))
+        return jsonify(built[0])
 
     app.add_url_rule("/openapi.json", "openapi", openapi)
 
@@ -79,7 +85,10 @@ def openapi_document(app: Flask, title: str, description: str) -> Schema:
                 for name in sorted(rule.arguments)
             ]
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            item[method.lower()] = _operation(view, spec, components)
+            item[method.lower()] = {
+                "operationId": rule.endpoint.replace(".", "_"),
+                **_operation(view, spec, components),
+            }
     for path, summary in (
         ("/healthz", "Liveness: the process answers"),
         ("/readyz", "Readiness: every dependency answers"),
@@ -90,7 +99,7 @@ def openapi_document(app: Flask, title: str, description: str) -> Schema:
                 "responses": {
                     "200": _json("OK", {"type": "object"}),
                     **(
-                        {"503": _json(REASONS[503], _schema(Error, "serialization", components))}
+                        {"503": _json(_REASONS[503], _schema(Error, "serialization", components))}
                         if path == "/readyz"
                         else {}
                     ),
@@ -108,9 +117,19 @@ def openapi_document(app: Flask, title: str, description: str) -> Schema:
 def _operation(view: Callable[..., Any], spec: Schema, components: dict[str, Schema]) -> Schema:
     summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
     error_schema = _schema(Error, "serialization", components)
+    answer = spec["answer"]
+    described = isinstance(answer, type) and issubclass(answer, BaseModel) and answer.__doc__
+    success = _json(
+        described.strip().splitlines()[0] if described else "OK",
+        _schema(answer, "serialization", components),
+    )
+    if spec["status"] == 201:
+        success["headers"] = {
+            "Location": {"description": "Where to read it", "schema": {"type": "string"}}
+        }
     responses = {
-        str(spec["status"]): _json(summary, _schema(spec["answer"], "serialization", components)),
-        **{str(status): _json(REASONS[status], error_schema) for status in spec["errors"]},
+        str(spec["status"]): success,
+        **{str(status): _json(_REASONS[status], error_schema) for status in spec["errors"]},
     }
     operation: Schema = {"summary": summary, "responses": responses}
     if spec["body"] is not None:

@@ -1,21 +1,27 @@
 """Every variable the project's own code reads, declared once: the fields of :class:`Settings`.
 
-One frozen object per process, read from the environment at start-up (pydantic-settings); a
-field ``user_url`` is the variable ``USER_URL``. OpenTelemetry's own ``OTEL_*`` variables are
-not here: the SDK reads them itself. A bad value stops the process with a :class:`ConfigError`
-naming the variable.
+A frozen object built from the environment at start-up (pydantic-settings); a field
+``user_url`` is the variable ``USER_URL``. OpenTelemetry's own ``OTEL_*`` variables are not
+here: the SDK reads them itself. A bad value stops the process with a :class:`ConfigError`
+naming the variable. This module loads nothing of Flask or OpenTelemetry, so the gunicorn
+master reads its settings without importing the app.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy import URL, make_url
-
-from shared.scenarios import Scenario
 
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
 DEFAULT_SPANS_FILE = "var/spans.log"
@@ -29,10 +35,31 @@ class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the process should not start."""
 
 
+class Scenario(StrEnum):
+    """The faults a request can ask for."""
+
+    # The order's transaction runs a slow SQL statement: a long SQL span inside "insert order".
+    SLOW_DB = "slow-db"
+    # The users service rejects a share of credits: the error starts at "update user amount".
+    PAYMENT_FAILURE = "payment-failure"
+    # Requests to the users service wait before it starts serving them: a long client span
+    # around a short server span (time lost between the services, not inside one).
+    USERS_LATENCY = "users-latency"
+    # Orders lock the user's row and hold it: concurrent orders queue on the lock.
+    LOCK_CONTENTION = "lock-contention"
+
+
+# A browser origin, literally: scheme://host[:port] (never "*", never a pattern).
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# Empty means "no link" for this one; for every other variable empty means unset (compose's
+# ${X:-} passes empty strings).
+_EMPTY_IS_A_VALUE = {"trace_ui_url"}
+
+
 class Settings(BaseSettings):
     """The project's variables; each field's name, upper-cased, is its environment variable."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_ignore_empty=True)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     # The database: DATABASE_URL, else the Go sample's SQL_* variables, else embedded SQLite.
     database_url: str = DEFAULT_SQLITE_URL
@@ -67,7 +94,7 @@ class Settings(BaseSettings):
     insecure_mode: bool | None = None
     signoz_access_token: str | None = None
     spans_file: str = DEFAULT_SPANS_FILE
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # The frontend server: the collector that takes the browser's spans (none: the spans file)
     # and the trace link's template.
@@ -90,16 +117,19 @@ class Settings(BaseSettings):
             if environ is None:
                 return cls()
             names = {name.upper(): name for name in cls.model_fields}
-            values = {names[k.upper()]: v for k, v in environ.items() if k.upper() in names and v}
-            return cls.model_validate(values)
+            values = {names[k.upper()]: v for k, v in environ.items() if k.upper() in names}
+            return _OnlyGiven.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
 
     @model_validator(mode="before")
     @classmethod
     def _database_from_sql_variables(cls, values: Any) -> Any:
-        """The Go sample's ``SQL_*`` variables, when ``DATABASE_URL`` is not set."""
-        if not isinstance(values, dict) or values.get("database_url"):
+        """Empty values are unset; the Go sample's ``SQL_*`` build the URL without DATABASE_URL."""
+        if not isinstance(values, dict):
+            return values
+        values = {k: v for k, v in values.items() if v != "" or k in _EMPTY_IS_A_VALUE}
+        if values.get("database_url"):
             return values
         host = values.get("sql_host")
         if not host:
@@ -107,12 +137,14 @@ class Settings(BaseSettings):
                 raise ValueError("SQL_USER/SQL_PASSWORD/SQL_DB are set but SQL_HOST is not")
             return values
         name, _, port = str(host).partition(":")
+        if port and not port.isdigit():
+            raise ValueError(f"SQL_HOST must be host or host:port, got {host!r}")
         url = URL.create(
             "mysql+pymysql",
             username=values.get("sql_user") or "root",
             password=values.get("sql_password") or None,
             host=name,
-            port=int(port) if port.isdigit() else 3306,
+            port=int(port) if port else 3306,
             database=values.get("sql_db") or "tracing_demo",
             query={"charset": "utf8mb4"},
         )
@@ -135,6 +167,14 @@ class Settings(BaseSettings):
             return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("cors_allowed_origins", mode="after")
+    @classmethod
+    def _literal_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"not an origin (scheme://host[:port], never *): {origin!r}")
+        return origins
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -146,6 +186,21 @@ class Settings(BaseSettings):
         if self.trace_ui_url is not None:
             return self.trace_ui_url
         return "" if self.collector_otlp_http_url else LOCAL_TRACE_VIEWER
+
+
+class _OnlyGiven(Settings):
+    """Settings from a given mapping only (tests, ``make run``'s merged ``.env``)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def _describe(exc: ValidationError) -> str:

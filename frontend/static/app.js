@@ -112,7 +112,11 @@ function onSubmit(formId, resultId, handler) {
 }
 
 onSubmit("create-user-form", "create-user-result", async (form, box) => {
-  const body = { user_name: form.get("user_name"), account: form.get("account") };
+  // The API refuses surrounding spaces (its schema says so); what a person types is trimmed here.
+  const body = {
+    user_name: String(form.get("user_name")).trim(),
+    account: String(form.get("account")).trim(),
+  };
   await traceClick("click Create User", { "app.action": "create user" }, async (f, span) => {
     const result = await callApi(f, "POST", "/users", body);
     if (result.ok) {

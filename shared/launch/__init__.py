@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from shared.settings import normalize_base_url
+from shared.settings import Settings
 
 GUNICORN_CONFIG = "python:shared.launch.gunicorn_conf"
 
@@ -27,30 +27,29 @@ class ProcessSpec:
     name: str
     wsgi_app: str
     default_port: int
-    url_variable: str
+    # The settings field holding where it listens, as the others reach it (USER_URL...).
+    url_setting: str
     otel_service_name: str
     # Variables this process always runs with (the frontend server has no telemetry of its own).
     environment: Mapping[str, str] = field(default_factory=dict)
 
-    def port(self, env: Mapping[str, str]) -> int:
-        """The port from the process's URL variable (the Go sample's convention), or the default."""
-        address = env.get(self.url_variable)
-        if not address:
-            return self.default_port
-        return urlsplit(normalize_base_url(address)).port or self.default_port
+    def port(self, settings: Settings) -> int:
+        """The port of the process's URL setting (the Go sample's convention), or the default."""
+        url: str = getattr(settings, self.url_setting)
+        return urlsplit(url).port or self.default_port
 
 
 PROCESSES = (
-    ProcessSpec("users", "users.wsgi:app", 8080, "USER_URL", "user-service"),
-    ProcessSpec("payment", "payment.wsgi:app", 8081, "PAYMENT_URL", "payment-service"),
-    ProcessSpec("order", "order.wsgi:app", 8082, "ORDER_URL", "order-service"),
+    ProcessSpec("users", "users.wsgi:app", 8080, "user_url", "user-service"),
+    ProcessSpec("payment", "payment.wsgi:app", 8081, "payment_url", "payment-service"),
+    ProcessSpec("order", "order.wsgi:app", 8082, "order_url", "order-service"),
     # The frontend server only serves the page and forwards requests (nginx does the same in
     # containers): no spans of its own between the browser's and the services'.
     ProcessSpec(
         "frontend",
         "frontend.wsgi:app",
         5000,
-        "FRONTEND_URL",
+        "frontend_url",
         "frontend",
         environment={"OTEL_SDK_DISABLED": "true"},
     ),

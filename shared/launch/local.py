@@ -50,9 +50,10 @@ def load_environment(env_file: Path) -> dict[str, str]:
     """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     env = {**from_file, **os.environ}
-    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        # The collector beside it takes the browser's spans over OTLP/HTTP.
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        # The collector beside it takes the browser's spans over OTLP/HTTP: one trace.
         env.setdefault("COLLECTOR_OTLP_HTTP_URL", "http://localhost:4318")
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return env
     if not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
@@ -98,7 +99,7 @@ def main() -> int:
             # service gracefully instead of gunicorn's immediate SIGINT shutdown.
             processes[spec.name] = start_service(
                 spec,
-                spec.port(env),
+                spec.port(settings),
                 env,
                 host="0.0.0.0",
                 new_session=True,
@@ -107,7 +108,7 @@ def main() -> int:
         for spec in PROCESSES:
             try:
                 wait_until_ready(
-                    f"http://127.0.0.1:{spec.port(env)}", processes[spec.name], READY_TIMEOUT_S
+                    f"http://127.0.0.1:{spec.port(settings)}", processes[spec.name], READY_TIMEOUT_S
                 )
             except NotReady as exc:
                 print(f"{spec.name} did not become ready: {exc}", file=sys.stderr)
@@ -136,8 +137,8 @@ def main() -> int:
 def _print_banner(env: dict[str, str], settings: Settings) -> None:
     lines = ["", "Services are up:"]
     for spec in PROCESSES:
-        lines.append(f"  {spec.otel_service_name:<16} http://localhost:{spec.port(env)}")
-    frontend = PROCESSES_BY_NAME["frontend"].port(env)
+        lines.append(f"  {spec.otel_service_name:<16} http://localhost:{spec.port(settings)}")
+    frontend = PROCESSES_BY_NAME["frontend"].port(settings)
     lines.append(f"Open http://localhost:{frontend} and click through: each click is one trace.")
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"

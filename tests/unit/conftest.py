@@ -1,7 +1,7 @@
 """Fast tests: the apps through Flask's test client and plain function calls.
 
-No subprocess, no gunicorn, no network service: each app runs in this process against its own
-SQLite file, initialised by the real ``init_db``.
+No subprocess and no gunicorn: each app runs in this process against its own SQLite file,
+initialised by the real ``init_db`` (the users client's tests use small in-process sockets).
 """
 
 from __future__ import annotations

@@ -83,11 +83,19 @@ def test_bodies_that_are_not_a_json_object_are_400(
     assert reply.json is not None and reply.json["error"] in {"invalid_json", "invalid_field"}
 
 
-def test_text_fields_are_trimmed(users: FlaskClient) -> None:
-    reply = users.post("/users", json={"user_name": "  Bob ", "account": " b-2"})
+@pytest.mark.parametrize("name", [" Bob", "Bob ", "Bob\t", "\u00a0Bob"])
+def test_surrounding_spaces_are_refused_as_the_schema_says(users: FlaskClient, name: str) -> None:
+    reply = users.post("/users", json={"user_name": name, "account": "b-2"})
+    assert reply.status_code == 400
+    assert reply.json is not None and reply.json["field"] == "user_name"
+    assert "control characters or surrounding spaces" in reply.json["message"]
+    assert "^" not in reply.json["message"]  # a sentence, not the regex
+
+
+def test_inner_spaces_and_any_script_are_text(users: FlaskClient) -> None:
+    reply = users.post("/users", json={"user_name": "Zoë van Dijk", "account": "账户 7"})
     assert reply.status_code == 201
-    assert reply.json is not None
-    assert (reply.json["user_name"], reply.json["account"]) == ("Bob", "b-2")
+    assert reply.json is not None and reply.json["user_name"] == "Zoë van Dijk"
 
 
 @pytest.mark.parametrize(

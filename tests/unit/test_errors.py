@@ -16,7 +16,8 @@ def _raising(app: Flask, exc: Exception) -> None:
 
 def test_unknown_routes_and_ids_are_json_404s(make_app: MakeApp) -> None:
     client = make_app("users").test_client()
-    for path in ("/nope", "/users/0", "/users/-1", "/users/abc", "/users/" + "9" * 19, "/users/7"):
+    paths = ("/nope", "/users/0", "/users/-1", "/users/abc", "/users/001", "/users/" + "9" * 19)
+    for path in (*paths, "/users/7"):
         reply = client.get(path)
         assert reply.status_code == 404, path
         assert reply.json is not None and {"error", "message"} <= reply.json.keys()
@@ -67,5 +68,9 @@ def test_cors_only_for_the_configured_origins(make_app: MakeApp) -> None:
     )
     assert preflight.headers["Access-Control-Allow-Origin"] == "http://page.example"
     assert "traceparent" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Origin" in preflight.headers["Vary"]
     foreign = client.get("/users/1", headers={"Origin": "http://elsewhere.example"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
+    no_origin = client.get("/users/1")
+    assert "Access-Control-Allow-Origin" not in no_origin.headers
+    assert "Origin" in no_origin.headers["Vary"]

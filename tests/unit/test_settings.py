@@ -45,6 +45,14 @@ def test_the_process_environment_is_read_through_the_model(
     assert settings.default_scenario is None
 
 
+def test_a_given_mapping_is_read_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENT_FAILURE_RATE", "0.9")
+    monkeypatch.setenv("DATABASE_URL", "mysql+pymysql://a@b/c")
+    assert Settings.from_env({}).payment_failure_rate == 0.5
+    assert Settings.from_env({}).database_url == DEFAULT_SQLITE_URL
+    assert Settings.from_env().payment_failure_rate == 0.9
+
+
 def test_database_url_wins_over_sql_variables() -> None:
     env = {"DATABASE_URL": "mysql+pymysql://a@b/c", "SQL_HOST": "ignored:3306"}
     assert Settings.from_env(env).database_url == "mysql+pymysql://a@b/c"
@@ -78,6 +86,9 @@ def test_bad_numbers_fail_loudly_naming_the_variable(name: str, value: str) -> N
         ("SCENARIO_LOCK_HOLD_MS", "-5"),
         ("LOG_LEVEL", "LOUD"),
         ("INSECURE_MODE", "maybe"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("CORS_ALLOWED_ORIGINS", "http://localhost:5000,https://.*\\.example\\.com"),
+        ("SQL_HOST", "db:abc"),
     ],
 )
 def test_bad_values_fail_loudly_naming_the_variable(name: str, value: str) -> None:
@@ -103,6 +114,7 @@ def test_scenario_variables() -> None:
             {"TRACE_UI_URL": "http://jaeger:16686/trace/{trace_id}"},
             "http://jaeger:16686/trace/{trace_id}",
         ),
+        ({"TRACE_UI_URL": ""}, ""),  # empty: no link at all (as nginx's frontend reads it)
     ],
 )
 def test_the_page_links_to_the_builtin_viewer_only_without_a_collector(
