@@ -18,7 +18,7 @@ from tests.stack import ServiceProcess, Stack, base_env
 def test_create_get_and_credit_a_user(stack: Stack, http: requests.Session, db: Engine) -> None:
     created = http.post(
         stack.users.url + "/users",
-        json={"user_name": "  Ada Lovelace ", "account": "ACC-42"},
+        json={"user_name": "Ada Lovelace", "account": "ACC-42"},
         timeout=TIMEOUT,
     )
     assert created.status_code == 201
