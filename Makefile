@@ -2,7 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# What the services run with (make run), and that plus the test tools (make test and the rest).
+RUNTIME := $(VENV)/.installed-runtime
+STAMP := $(VENV)/.installed-test
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 CHROMIUM := /usr/bin/chromium
 
@@ -14,7 +17,7 @@ LOCUSTFILE := loadgen/locustfile.py
 .PHONY: run test test-unit load bench lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
-run: $(STAMP) .env
+run: $(RUNTIME) .env
 	$(PY) -m shared.launch.local
 
 # Lint, the fast unit tests (seconds: no process, no network), types, then the end-to-end tests
@@ -58,11 +61,20 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-# A virtualenv with the pinned versions of requirements.lock; rebuilt when either file changes.
-$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
+# A virtualenv with the pinned versions of requirements.lock (the services' own dependencies:
+# what make run needs); the test tools of requirements-dev.lock are added for make test.
+# pip's output goes to $(VENV)/install.log and is shown only if the install fails.
+$(RUNTIME): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements-dev.lock -e '.[test]'
+	@echo "installing the services' dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(PIP) --upgrade pip && $(PIP) -c requirements.lock -e . ; } > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
+	touch $@
+
+$(STAMP): $(RUNTIME) requirements-dev.lock
+	@echo "adding the test tools to $(VENV) (log: $(VENV)/install.log)"
+	@$(PIP) -c requirements-dev.lock -e '.[test]' >> $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; exit 1; }
 	touch $@
 
 .env:
