@@ -155,6 +155,7 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
         **{name: f"localhost:{port}" for name, port in ports.items()},
     )
     env["VENV"] = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")))
+    del env["OTEL_BSP_SCHEDULE_DELAY"]  # make run's own export delay, not the tests' quick one
     make = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=ROOT,
@@ -188,6 +189,20 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
             timeout=TIMEOUT,
         )
         assert order.status_code == 422  # a new user has no money: the whole path works
+        # The whole trace (order, users, SQL) is in the spans file soon after the answer; with
+        # the SDK's default 5 s batch delay it would not be.
+        answered, order_trace = time.monotonic(), trace_id_of(order)
+        expected = ('SERVER "POST /orders"', 'SERVER "GET /users/', 'CLIENT "SELECT')
+        lines: list[str] = []
+        while time.monotonic() < answered + 3:
+            spans = (
+                (tmp_path / "spans.log").read_text() if (tmp_path / "spans.log").exists() else ""
+            )
+            lines = [line for line in spans.splitlines() if f"trace={order_trace}" in line]
+            if all(any(part in line for line in lines) for part in expected):
+                break
+            time.sleep(0.1)
+        assert all(any(part in line for line in lines) for part in expected), lines
         page = requests.get(f"http://127.0.0.1:{ports['FRONTEND_URL']}/", timeout=TIMEOUT)
         assert "Place Order" in page.text
         # Through the frontend's proxy, and (no collector) its own trace viewer.
