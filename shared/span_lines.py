@@ -112,10 +112,18 @@ class SpanLineExporter(SpanExporter):
 
 
 def span_line(span: ReadableSpan) -> SpanLine:
-    """The readable-line view of an SDK span."""
+    """The readable-line view of an SDK span; a failure's message and exception come first."""
     context = span.get_span_context()
     assert context is not None
     start, end = span.start_time or 0, span.end_time or 0
+    failure: dict[str, object] = {}
+    if span.status.description:
+        failure["status.message"] = span.status.description
+    for event in span.events:
+        if event.name == "exception" and event.attributes:
+            for key in ("exception.type", "exception.message"):
+                if key in event.attributes:
+                    failure[key] = event.attributes[key]
     return SpanLine(
         start_ns=start,
         service=str(span.resource.attributes.get("service.name", "?")),
@@ -126,5 +134,5 @@ def span_line(span: ReadableSpan) -> SpanLine:
         name=span.name,
         duration_ms=(end - start) / 1e6,
         status=span.status.status_code.name,
-        attributes=dict(span.attributes or {}),
+        attributes={**failure, **dict(span.attributes or {})},
     )

@@ -38,7 +38,8 @@ def test_the_exporter_writes_one_parsable_line_per_sdk_span(tmp_path: Path) -> N
     with tracer.start_as_current_span("GET /users/<id>", kind=SpanKind.SERVER) as server:
         with tracer.start_as_current_span('SELECT "users"\nWHERE id = ?') as child:
             child.set_attribute("db.system", "sqlite")
-            child.set_status(Status(StatusCode.ERROR, "boom"))
+            child.record_exception(TimeoutError("lock wait timeout"))
+            child.set_status(Status(StatusCode.ERROR, "TimeoutError: lock wait timeout"))
     provider.shutdown()
 
     trace_id = f"{server.get_span_context().trace_id:032x}"
@@ -50,7 +51,11 @@ def test_the_exporter_writes_one_parsable_line_per_sdk_span(tmp_path: Path) -> N
     root, sql = spans
     assert root.service == sql.service == "user-service"
     assert root.parent_id is None and sql.parent_id == root.span_id
-    assert "db.system='sqlite'" in str(sql.attributes["text"])
+    text = str(sql.attributes["text"])
+    assert "db.system='sqlite'" in text
+    # Why it failed reads on the line itself, before the other attributes.
+    assert text.startswith("status.message='TimeoutError: lock wait timeout' ")
+    assert "exception.type='TimeoutError' exception.message='lock wait timeout'" in text
     assert sql.duration_ms <= root.duration_ms
 
 
