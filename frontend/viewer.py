@@ -9,13 +9,17 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from shared.settings import Settings
 from shared.span_lines import SpanLine, read_trace
 
 bp = Blueprint("viewer", __name__)
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# The page looks again after this long, until a look finds no new span (or it gave up waiting):
+# each process exports its spans on its own timer (200 ms in make run).
+RECHECK_S = 0.6
+MAX_RECHECKS = 15
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,21 @@ def show_trace(trace_id: str) -> str:
     rows = waterfall(spans)
     total_ms = max((r.span.duration_ms for r in rows if r.depth == 0), default=0.0)
     services = sorted({row.span.service for row in rows})
+    # Still growing (or nothing yet): look again shortly, so nobody reads half a trace.
+    seen = request.args.get("seen", type=int)
+    rechecks = request.args.get("rechecks", default=0, type=int)
+    growing = (not spans or len(spans) != seen) and rechecks < MAX_RECHECKS
+    recheck_url = (
+        url_for("viewer.show_trace", trace_id=trace_id, seen=len(spans), rechecks=rechecks + 1)
+        if growing
+        else None
+    )
     return render_template(
-        "trace.html", trace_id=trace_id, rows=rows, total_ms=total_ms, services=services
+        "trace.html",
+        trace_id=trace_id,
+        rows=rows,
+        total_ms=total_ms,
+        services=services,
+        recheck_url=recheck_url,
+        recheck_s=RECHECK_S,
     )
