@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_playwright
 
 from tests.nginx_frontend import NGINX, NginxFrontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
@@ -35,6 +35,16 @@ CHROMIUM_ARGS = [
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
 UI_TIMEOUT_MS = 20_000
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+# What each result box says about its click: the time its API calls took, measured in the page.
+TOOK = re.compile(r"^took (\d+) ms$")
+# The catalog (shared.models.SEED_PRODUCTS, prices in cents) as the page shows it, in dollars.
+CATALOG_IN_DOLLARS = [
+    "Coffee mug — $12.00",
+    "T-shirt — $25.00",
+    "Hoodie — $49.00",
+    "Mechanical keyboard — $129.00",
+    "Standing desk — $499.00",
+]
 # The browser SDK shifts span times by the drift between its wall clock and its monotonic
 # clock; on one machine that is well under this.
 DOCUMENT_LOAD_CLOCK_SLACK_NS = 50_000_000
@@ -96,6 +106,24 @@ def _create_user(page: Page) -> None:
     expect(page.locator("#create-user-result .status")).to_contain_text("201")
 
 
+def _transfer(page: Page, dollars: str) -> None:
+    page.get_by_label("Amount (dollars)").fill(dollars)
+    page.get_by_role("button", name="Transfer Fund").click()
+
+
+def _took_ms(result: Locator) -> int:
+    """The duration a result box shows ("took 42 ms"), in milliseconds."""
+    duration = result.locator(".status .duration")
+    expect(duration).to_have_text(TOOK)
+    match = TOOK.match(duration.inner_text())
+    assert match is not None
+    return int(match[1])
+
+
+def _duration_ms(span: ReceivedSpan) -> float:
+    return (span.end_ns - span.start_ns) / 1e6
+
+
 def _names(spans: list[ReceivedSpan]) -> set[tuple[str, str]]:
     return {(span.service, span.name) for span in spans}
 
@@ -147,20 +175,36 @@ def _document_load(page: Page, receiver: OtlpReceiver) -> ReceivedSpan:
 def test_click_through_create_transfer_order_is_one_trace_per_click(
     page: Page, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
+    expect(page.locator("#product-select option")).to_have_text(CATALOG_IN_DOLLARS)
     _create_user(page)
     expect(page.locator("#balance")).to_have_text("$0.00")
+    created = page.locator("#create-user-result")
+    expect(created.locator(".message")).to_have_text(
+        re.compile(r"^Created user #\d+ \(ACC-0001\), balance \$0\.00\.$")
+    )
+    _took_ms(created)
 
-    page.get_by_label("Amount (dollars)").fill("100.00")
-    page.get_by_role("button", name="Transfer Fund").click()
-    expect(page.locator("#transfer-result .status")).to_contain_text("200")
+    _transfer(page, "100.00")
+    transferred = page.locator("#transfer-result")
+    expect(transferred.locator(".status")).to_contain_text("200")
     expect(page.locator("#balance")).to_have_text("$100.00")
+    expect(transferred.locator(".message")).to_have_text(
+        "Transferred $100.00; the balance is now $100.00."
+    )
+    # The page reads dollars; the API still counts cents.
+    expect(transferred.locator("pre")).to_contain_text('"amount": 10000')
+    _took_ms(transferred)
 
     page.get_by_label("Product").select_option(label="T-shirt — $25.00")
     page.get_by_role("button", name="Place Order").click()
     result = page.locator("#order-result")
     expect(result.locator(".status")).to_contain_text("201")
     expect(result.locator("pre")).to_contain_text('"status": "PAID"')
+    expect(result.locator(".message")).to_have_text(
+        re.compile(r"^Paid \$25\.00 for T-shirt: order #\d+\.$")
+    )
     expect(page.locator("#balance")).to_have_text("$75.00")
+    order_took = _took_ms(result)
 
     trace_id = result.locator(".trace-id").inner_text()
     assert len(trace_id) == 32
@@ -187,6 +231,8 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
     (root,) = [span for span in spans if not span.parent_span_id]
     assert (root.service, root.name) == ("frontend", "click Place Order")
     assert root.attributes["app.product.id"] == 2
+    # The page times the click's API calls, inside the click's span (1 ms: the page rounds).
+    assert order_took <= _duration_ms(root) + 1
     order_server = next(
         s for s in spans if (s.service, s.name) == ("order-service", "POST /orders")
     )
@@ -214,22 +260,110 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
     assert load.trace_id not in (trace_id, transfer_trace)
 
 
-def test_insufficient_funds_shows_the_error_message(page: Page) -> None:
+def test_insufficient_funds_shows_the_error_message_in_dollars(page: Page) -> None:
     _create_user(page)
-    page.get_by_label("Product").select_option(label="Coffee mug — $12.00")
+    _transfer(page, "5")
+    expect(page.locator("#balance")).to_have_text("$5.00")
+    page.get_by_label("Product").select_option(label="Mechanical keyboard — $129.00")
     page.get_by_role("button", name="Place Order").click()
     result = page.locator("#order-result")
     expect(result.locator(".status")).to_contain_text("422")
     expect(result).to_have_class("result error")
-    expect(result.locator(".message")).to_contain_text("Insufficient funds")
-    expect(result.locator(".message")).to_contain_text("1200 cents short")
+    # The API's sentence says cents; the page writes its own from the error's fields.
+    expect(result.locator(".message")).to_have_text(
+        "Insufficient funds: Mechanical keyboard costs $129.00, the balance is $5.00, "
+        "$124.00 short."
+    )
+    expect(result.locator("pre")).to_contain_text('"missing": 12400')
+    _took_ms(result)
     expect(result.locator(".trace-id")).to_have_text(HEX_TRACE_ID)
-    expect(page.locator("#balance")).to_have_text("$0.00")
+    expect(page.locator("#balance")).to_have_text("$5.00")
 
 
 def test_transfer_before_creating_a_user_explains_itself(page: Page) -> None:
     page.get_by_role("button", name="Transfer Fund").click()
     expect(page.locator("#transfer-result")).to_contain_text("Create a user first")
+
+
+def test_transfer_amount_is_typed_in_dollars_and_sent_in_cents(page: Page) -> None:
+    _create_user(page)
+    result = page.locator("#transfer-result")
+
+    # Refused in the page, before any call: no trace, the balance untouched.
+    _transfer(page, "1.005")
+    expect(result.locator(".status")).to_have_text(
+        "1.005 has more than 2 decimals: amounts are whole cents."
+    )
+    expect(result).to_have_class("result error")
+    _transfer(page, "ten")
+    expect(result.locator(".status")).to_have_text(
+        "Type an amount in dollars, such as 25 or 12.50."
+    )
+    expect(result.locator(".trace-id")).to_have_count(0)
+    expect(page.locator("#balance")).to_have_text("$0.00")
+
+    _transfer(page, "12.5")
+    expect(result.locator(".status")).to_contain_text("200")
+    expect(result.locator("pre")).to_contain_text('"amount": 1250')
+    expect(page.locator("#balance")).to_have_text("$12.50")
+
+    # The API's own limit (in cents) reads in dollars too.
+    _transfer(page, "20000000")
+    expect(result.locator(".status")).to_contain_text("400")
+    expect(result.locator(".message")).to_contain_text("$10,000,000.00")
+    expect(result.locator(".message")).not_to_contain_text("1000000000")
+    _took_ms(result)
+    expect(page.locator("#balance")).to_have_text("$12.50")
+
+
+def test_page_load_answers_no_404_and_names_its_icon(
+    browser: Browser, frontend: ServiceProcess | NginxFrontend
+) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        responses: list[Response] = []
+        page.on("response", lambda response: responses.append(response))
+        page.goto(f"{frontend.url}/")
+        expect(page.locator("#product-select option")).to_have_count(len(CATALOG_IN_DOLLARS))
+        # Chromium asks for /favicon.ico by itself unless the page names an icon, and does not
+        # report that request to Playwright: so the page must name one, and it must load.
+        icon = page.locator("link[rel=icon]").get_attribute("href")
+        assert icon
+        icon_width = page.evaluate(
+            """(href) => new Promise((resolve) => {
+                const image = new Image();
+                image.onload = () => resolve(image.naturalWidth);
+                image.onerror = () => resolve(0);
+                image.src = href;
+            })""",
+            icon,
+        )
+        assert icon_width > 0, f"the page's icon does not load: {icon[:80]}"
+        page.wait_for_load_state("networkidle")
+        paths = {r.url.removeprefix(frontend.url).split("?")[0] for r in responses}
+        assert {"/", "/styles.css", "/config.js", "/otel-tracing.js", "/app.js", "/products"} <= (
+            paths
+        )
+        assert [(r.status, r.url) for r in responses if r.status == 404] == []
+    finally:
+        context.close()
+
+
+def test_scenario_row_is_aligned_and_fits_a_narrow_window(page: Page) -> None:
+    label, select = page.locator("label[for=scenario]"), page.locator("#scenario")
+    wide_label, wide_select = label.bounding_box(), select.bounding_box()
+    assert wide_label and wide_select
+    # Side by side, centred on one line.
+    assert wide_label["x"] + wide_label["width"] <= wide_select["x"]
+    label_middle = wide_label["y"] + wide_label["height"] / 2
+    assert abs(label_middle - (wide_select["y"] + wide_select["height"] / 2)) <= 2
+
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    narrow = select.bounding_box()
+    assert narrow and narrow["x"] >= 0 and narrow["x"] + narrow["width"] <= 360
 
 
 def test_without_a_collector_browser_spans_reach_the_spans_file_and_viewer(
@@ -315,6 +449,7 @@ def test_scenario_selector_sends_baggage_through_every_hop(
     page.locator("#scenario").select_option("slow-db")
     page.get_by_role("button", name="Place Order").click()
     expect(page.locator("#order-result .status")).to_contain_text("201")
+    took = _took_ms(page.locator("#order-result"))
     trace_id = page.locator("#order-result .trace-id").inner_text()
     spans = receiver.wait_for_trace(
         trace_id,
@@ -326,6 +461,9 @@ def test_scenario_selector_sends_baggage_through_every_hop(
     )
     root = next(s for s in spans if not s.parent_span_id)
     assert root.attributes["app.scenario"] == "slow-db"
+    # The page's duration covers the slow statement, and lies within the click's span.
+    sleep = next(s for s in spans if "sleep" in s.attributes.get("db.statement", "").lower())
+    assert _duration_ms(sleep) - 1 <= took <= _duration_ms(root) + 1
     for service in ("order-service", "user-service"):
         assert all(
             s.attributes.get("app.scenario") == "slow-db" for s in spans if s.service == service

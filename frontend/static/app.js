@@ -3,12 +3,62 @@
 
 const config = window.DEMO_CONFIG || {};
 const tracing = window.demoTracing;
-const state = { user: null };
+// The user step 1 created, and the catalog by product id (its names go into messages).
+const state = { user: null, products: new Map() };
 
 const $ = (id) => document.getElementById(id);
 
+// Money: the API counts integer cents; a person reads and types dollars.
+const DOLLARS = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+
+/** Cents as the API sends them, as a person reads them: 1200 → "$12.00". */
 function formatCents(cents) {
-  return `$${(cents / 100).toFixed(2)}`;
+  return DOLLARS.format(cents / 100);
+}
+
+/**
+ * Dollars as a person types them ("25", "12.5", "$12.50") as the API's integer cents (1250).
+ * Returns `{ cents }`, or `{ problem }`: a sentence saying what to type instead.
+ * The digits are read as text, not as a float, so "0.29" is exactly 29 cents.
+ */
+function dollarsToCents(typed) {
+  const match = /^\$?(\d+)(?:\.(\d+))?$/.exec(typed.trim());
+  if (!match) return { problem: "Type an amount in dollars, such as 25 or 12.50." };
+  const [, whole, fraction = ""] = match;
+  if (fraction.length > 2) {
+    return { problem: `${typed.trim()} has more than 2 decimals: amounts are whole cents.` };
+  }
+  const cents = Number(whole) * 100 + Number(fraction.padEnd(2, "0"));
+  if (!Number.isSafeInteger(cents)) return { problem: "That amount is too large." };
+  return { cents };
+}
+
+/**
+ * The API's error message with its amounts in dollars. The API writes cents ("costs 12900
+ * cents, the balance is 500"); where the error carries the amounts as fields, the page
+ * writes its own sentence from them.
+ */
+function errorMessage(payload, productName = "the product") {
+  if (payload.error === "insufficient_funds") {
+    return (
+      `Insufficient funds: ${productName} costs ${formatCents(payload.price)}, ` +
+      `the balance is ${formatCents(payload.balance)}, ${formatCents(payload.missing)} short.`
+    );
+  }
+  let message = String(payload.message || "");
+  // Other sentences say "<n> cents" ("A balance may not exceed 1000000000000 cents.").
+  message = message.replace(/\b(\d+) cents\b/g, (_, cents) => formatCents(Number(cents)));
+  // A refused "amount" field states its limits in cents without saying so ("... equal to 1").
+  if (payload.field === "amount") {
+    message = message.replace(/\b\d+\b/g, (cents) => formatCents(Number(cents)));
+  }
+  return message;
+}
+
+/** A stopwatch for a click's API calls: `const took = stopwatch();`, later `took()` in ms. */
+function stopwatch() {
+  const started = performance.now();
+  return () => Math.round(performance.now() - started);
 }
 
 /** The trace id from the W3C `traceresponse` header: `00-<trace id>-<span id>-<flags>`. */
@@ -46,14 +96,21 @@ function element(tag, className, text) {
   return node;
 }
 
-/** Render a response: status, the error message if any, the JSON, and the trace link. */
-function showResult(box, label, result) {
+/**
+ * Render a response: status and duration, a sentence in dollars (`message`, or the error's
+ * own), the API's JSON (in cents), and the trace link.
+ */
+function showResult(box, label, result, { took, message }) {
   box.replaceChildren();
   box.classList.toggle("error", !result.ok);
-  box.append(element("div", "status", `${result.status} · ${label}`));
-  if (!result.ok && result.payload.message) {
-    box.append(element("p", "message", result.payload.message));
-  }
+  const status = element("div", "status", `${result.status} · ${label} · `);
+  const duration = element("span", "duration", `took ${took} ms`);
+  duration.title = "Measured in the page around this click's API calls; compare the trace.";
+  status.append(duration);
+  box.append(status);
+  const sentence = message ?? (result.ok ? "" : errorMessage(result.payload));
+  if (sentence) box.append(element("p", "message", sentence));
+  box.append(element("div", "json-label", "The API's answer (amounts in cents):"));
   box.append(element("pre", "json", JSON.stringify(result.payload, null, 2)));
   if (result.traceId) {
     const line = element("div", "trace");
@@ -118,25 +175,38 @@ onSubmit("create-user-form", "create-user-result", async (form, box) => {
     account: String(form.get("account")).trim(),
   };
   await traceClick("click Create User", { "app.action": "create user" }, async (f, span) => {
+    const took = stopwatch();
     const result = await callApi(f, "POST", "/users", body);
+    const user = result.payload;
+    let message;
     if (result.ok) {
-      setUser(result.payload);
-      span.setAttribute("app.user.id", result.payload.id);
+      setUser(user);
+      span.setAttribute("app.user.id", user.id);
+      message = `Created user #${user.id} (${user.account}), balance ${formatCents(user.amount)}.`;
     }
-    showResult(box, "Create User", result);
+    showResult(box, "Create User", result, { took: took(), message });
   });
 });
 
 onSubmit("transfer-form", "transfer-result", async (form, box) => {
   if (!state.user) return showProblem(box, "Create a user first.");
-  const cents = Math.round(Number(form.get("amount")) * 100);
+  // A person types dollars; the API takes integer cents.
+  const amount = dollarsToCents(String(form.get("amount")));
+  if (amount.problem) return showProblem(box, amount.problem);
   const attributes = { "app.action": "transfer funds", "app.user.id": state.user.id };
   await traceClick("click Transfer Fund", attributes, async (f) => {
+    const took = stopwatch();
     const result = await callApi(f, "PUT", `/payments/transfer/id/${state.user.id}`, {
-      amount: cents,
+      amount: amount.cents,
     });
-    if (result.ok) setUser({ ...state.user, amount: result.payload.balance });
-    showResult(box, "Transfer Fund", result);
+    const transfer = result.payload;
+    let message;
+    if (result.ok) {
+      setUser({ ...state.user, amount: transfer.balance });
+      const balance = formatCents(transfer.balance);
+      message = `Transferred ${formatCents(transfer.amount)}; the balance is now ${balance}.`;
+    }
+    showResult(box, "Transfer Fund", result, { took: took(), message });
   });
 });
 
@@ -149,22 +219,32 @@ onSubmit("order-form", "order-result", async (form, box) => {
     "app.product.id": productId,
   };
   await traceClick("click Place Order", attributes, async (f) => {
+    const took = stopwatch();
     const result = await callApi(f, "POST", "/orders", {
       user_id: state.user.id,
       product_id: productId,
     });
-    showResult(box, "Place Order", result);
     // Refresh the balance; this read is part of the same click, so of the same trace.
     const user = await callApi(f, "GET", `/users/${state.user.id}`);
+    const elapsed = took();
     if (user.ok) setUser(user.payload);
+    const order = result.payload;
+    const message = result.ok
+      ? `Paid ${formatCents(order.price)} for ${order.product_name}: order #${order.id}.`
+      : errorMessage(order, state.products.get(productId)?.name);
+    showResult(box, "Place Order", result, { took: elapsed, message });
   });
 });
 
 async function loadProducts() {
   const select = $("product-select");
   await tracing.traceClick("load catalog", { "app.action": "list products" }, async (f) => {
+    const took = stopwatch();
     const result = await callApi(f, "GET", "/products");
-    if (!result.ok) return showResult($("order-result"), "Load products", result);
+    if (!result.ok) {
+      return showResult($("order-result"), "Load products", result, { took: took() });
+    }
+    state.products = new Map(result.payload.map((product) => [product.id, product]));
     select.replaceChildren(
       ...result.payload.map((product) => {
         const option = element("option", "", `${product.name} — ${formatCents(product.price)}`);
