@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Locator, Page, Response, expect, sync_p
 from tests.nginx_frontend import NGINX, NginxFrontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
+from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -173,7 +174,7 @@ def _document_load(page: Page, receiver: OtlpReceiver) -> ReceivedSpan:
 
 
 def test_click_through_create_transfer_order_is_one_trace_per_click(
-    page: Page, receiver: OtlpReceiver, tmp_path: Path
+    page: Page, receiver: OtlpReceiver, database_url: str, tmp_path: Path
 ) -> None:
     expect(page.locator("#product-select option")).to_have_text(CATALOG_IN_DOLLARS)
     _create_user(page)
@@ -243,6 +244,12 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
     assert any("db.statement" in s.attributes for s in spans if s.service == "order-service")
     assert any("db.statement" in s.attributes for s in spans if s.service == "user-service")
     assert {s.service for s in spans} == {"frontend", "order-service", "user-service"}
+    # The README draws this very trace: same spans, same tree (its notes column aside).
+    real = tree_lines(settled_trace(receiver, trace_id))
+    drawn = readme_tree(ROOT / "README.md", "## What one order's trace looks like")
+    if database_url.startswith("mysql"):  # PyMySQL begins a transaction without a statement
+        drawn = without_begin(drawn)
+    assert drawn == real, "README's tree differs from this real trace:\n" + draw(real)
 
     # The transfer click is a trace of its own, through payment to users.
     transfer_trace = page.locator("#transfer-result .trace-id").inner_text()
