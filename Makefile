@@ -14,7 +14,7 @@ LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := loadgen/locustfile.py
 
-.PHONY: run test test-unit load bench lint typecheck format lock clean test-tools bundle
+.PHONY: run test test-unit screenshots load bench lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(RUNTIME) .env
@@ -29,6 +29,10 @@ test: $(STAMP)
 	$(PY) -m mypy
 	@$(MAKE) --no-print-directory test-tools
 	$(PY) -m pytest tests --ignore=tests/unit $(PYTEST_ARGS)
+
+# The README's pictures (docs/*.png), taken from the real demo in headless Chromium.
+screenshots: $(STAMP) test-tools
+	$(PY) -m tests.screenshots
 
 # Only the unit tests: what to run while editing.
 test-unit: $(STAMP)

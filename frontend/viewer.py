@@ -16,10 +16,12 @@ from shared.span_lines import SpanLine, read_trace
 
 bp = Blueprint("viewer", __name__)
 TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-# The page looks again after this long, until a look finds no new span (or it gave up waiting):
-# each process exports its spans on its own timer (200 ms in make run).
+# The page looks again after this long, until QUIET_LOOKS looks in a row find no new span (or
+# it gave up waiting): each process exports on its own timer (200 ms in make run), and the
+# browser's last fetch span ends a few hundred milliseconds after its response.
 RECHECK_S = 0.6
-MAX_RECHECKS = 15
+QUIET_LOOKS = 2
+MAX_RECHECKS = 20
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,17 @@ def show_trace(trace_id: str) -> str:
     services = sorted({row.span.service for row in rows})
     # Still growing (or nothing yet): look again shortly, so nobody reads half a trace.
     seen = request.args.get("seen", type=int)
+    quiet = request.args.get("quiet", default=0, type=int) + 1 if len(spans) == seen else 0
     rechecks = request.args.get("rechecks", default=0, type=int)
-    growing = (not spans or len(spans) != seen) and rechecks < MAX_RECHECKS
+    growing = (not spans or quiet < QUIET_LOOKS) and rechecks < MAX_RECHECKS
     recheck_url = (
-        url_for("viewer.show_trace", trace_id=trace_id, seen=len(spans), rechecks=rechecks + 1)
+        url_for(
+            "viewer.show_trace",
+            trace_id=trace_id,
+            seen=len(spans),
+            quiet=quiet,
+            rechecks=rechecks + 1,
+        )
         if growing
         else None
     )

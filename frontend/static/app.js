@@ -142,7 +142,13 @@ function scenarioBaggage() {
 function traceClick(name, attributes, work) {
   const scenario = $("scenario").value;
   const all = scenario ? { ...attributes, "app.scenario": scenario } : attributes;
-  return tracing.traceClick(name, all, work, scenarioBaggage());
+  // Once the click is done, send its spans at once, and again shortly after for the last fetch
+  // span (the fetch instrumentation ends it after the response's timing arrives): waiting for
+  // the next batch, which a background tab may delay by seconds, would leave the trace torn.
+  return tracing.traceClick(name, all, work, scenarioBaggage()).finally(() => {
+    tracing.flush();
+    setTimeout(() => tracing.flush(), 500);
+  });
 }
 
 function setUser(user) {

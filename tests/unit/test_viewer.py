@@ -62,14 +62,17 @@ def test_the_viewer_looks_again_until_no_new_span_arrives(tmp_path: Path) -> Non
     url = _recheck(second)
     assert url is not None and "2 spans" in second
 
-    settled = viewer.get(url).text  # nothing new since the last look
+    quiet = viewer.get(url).text  # nothing new since the last look: one more, to be sure
+    url = _recheck(quiet)
+    assert url is not None and "still arriving" in quiet
+    settled = viewer.get(url).text  # two quiet looks in a row
     assert _recheck(settled) is None
     assert "Complete" in settled and "2 spans" in settled
 
 
 def test_the_viewer_gives_up_waiting_for_a_trace_that_never_comes(tmp_path: Path) -> None:
     viewer = _viewer(tmp_path / "spans.log")
-    page = viewer.get(f"/traces/{TRACE}?seen=0&rechecks=15").text
+    page = viewer.get(f"/traces/{TRACE}?seen=0&rechecks=20").text
     assert _recheck(page) is None
     assert "No spans of this trace arrived" in page
 
