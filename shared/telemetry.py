@@ -48,11 +48,12 @@ PROJECT_DEFAULTS = {
 }
 
 
-def apply_go_sample_variables(env: MutableMapping[str, str]) -> None:
+def apply_go_sample_variables(env: MutableMapping[str, str]) -> Settings:
     """Map the Go sample's switches to the standard variables the exporters read.
 
     ``INSECURE_MODE=true`` is ``OTEL_EXPORTER_OTLP_INSECURE=true`` (plaintext gRPC), and
     ``SIGNOZ_ACCESS_TOKEN`` becomes the ``signoz-access-token`` header of every OTLP export.
+    Returns the settings read on the way.
     """
     settings = Settings.from_env(env)
     if settings.insecure_mode is not None and "OTEL_EXPORTER_OTLP_INSECURE" not in env:
@@ -61,15 +62,16 @@ def apply_go_sample_variables(env: MutableMapping[str, str]) -> None:
     if token:
         headers = [env.get("OTEL_EXPORTER_OTLP_HEADERS", ""), f"signoz-access-token={token}"]
         env["OTEL_EXPORTER_OTLP_HEADERS"] = ",".join(h for h in headers if h)
+    return settings
 
 
 def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
     """Set up OpenTelemetry in this process (a gunicorn worker, after the fork)."""
     env = os.environ if env is None else env
-    apply_go_sample_variables(env)
+    settings = apply_go_sample_variables(env)
     for name, value in PROJECT_DEFAULTS.items():
         env.setdefault(name, value)
-    env.setdefault("OTEL_PYTHON_LOG_LEVEL", Settings.from_env(env).log_level.lower())
+    env.setdefault("OTEL_PYTHON_LOG_LEVEL", settings.log_level.lower())
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":  # the SDK's own reading
         # The SDK would make every span a no-op anyway; skip the instrumentation too.
         configure_logging()

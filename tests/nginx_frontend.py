@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import requests
-
+from shared.launch.process import NotReady, wait_until_ready
 from tests.stack import ROOT, free_port
 
 NGINX = "/usr/sbin/nginx"
@@ -73,14 +71,11 @@ http {{
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.1)
-        raise AssertionError((self.workdir / "error.log").read_text())
+        try:
+            wait_until_ready(self.url, self.process, 20, path="/healthz")
+        except NotReady as exc:
+            raise AssertionError(f"{exc}\n{(self.workdir / 'error.log').read_text()}") from None
+        return self
 
     def stop(self) -> None:
         if self.process is not None:

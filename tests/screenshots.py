@@ -11,7 +11,6 @@ the built-in viewer), clicks through the page, and opens each trace once it is c
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import run_init_db
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
 DOCS = ROOT / "docs"
@@ -57,10 +57,9 @@ def main() -> int:
         SCREENSHOT_DATA.mkdir(parents=True)
         database = f"sqlite:///{SCREENSHOT_DATA.relative_to(ROOT) / 'tracing-demo.sqlite3'}"
         spans = work / "spans.log"
-        init = subprocess.run(
-            [sys.executable, "-m", "shared.init_db"], cwd=ROOT, env=base_env(DATABASE_URL=database)
-        )
+        init = run_init_db(database)
         if init.returncode:
+            print(init.stderr, file=sys.stderr)
             return init.returncode
         env = base_env(
             DATABASE_URL=database,
@@ -73,12 +72,7 @@ def main() -> int:
         stack = Stack.start(work, env)
         frontend = ServiceProcess(
             "frontend",
-            base_env(
-                USER_URL=stack.users.url,
-                PAYMENT_URL=stack.payment.url,
-                ORDER_URL=stack.order.url,
-                SPANS_FILE=str(spans),
-            ),
+            stack.frontend_env(SPANS_FILE=str(spans)),
             work / "frontend.log",
         )
         try:

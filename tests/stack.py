@@ -131,6 +131,15 @@ class Stack:
             service.wait_ready("/readyz")
         return stack
 
+    def frontend_env(self, **variables: str) -> dict[str, str]:
+        """The frontend server's environment in front of this stack, plus ``variables``."""
+        return base_env(
+            USER_URL=self.users.url,
+            PAYMENT_URL=self.payment.url,
+            ORDER_URL=self.order.url,
+            **variables,
+        )
+
     @property
     def services(self) -> tuple[ServiceProcess, ...]:
         return (self.users, self.payment, self.order)

@@ -34,12 +34,7 @@ def test_load_generator_runs_against_the_page_origin(
 ) -> None:
     frontend = ServiceProcess(
         "frontend",
-        base_env(
-            USER_URL=stack.users.url,
-            PAYMENT_URL=stack.payment.url,
-            ORDER_URL=stack.order.url,
-            COLLECTOR_OTLP_HTTP_URL=receiver.http_endpoint,
-        ),
+        stack.frontend_env(COLLECTOR_OTLP_HTTP_URL=receiver.http_endpoint),
         tmp_path / "frontend.log",
     ).start()
     frontend.wait_ready()
