@@ -25,9 +25,11 @@ def create_app(config: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
 
     from frontend.proxy import bp as proxy_bp
+    from frontend.trace_api import bp as trace_api_bp
     from frontend.viewer import bp as viewer_bp
 
     app.register_blueprint(proxy_bp)
+    app.register_blueprint(trace_api_bp)
     app.register_blueprint(viewer_bp)
 
     @app.get("/")

@@ -39,7 +39,7 @@ _session.mount("http://", HTTPAdapter(pool_maxsize=32))
 _spans_file_lock = threading.Lock()
 
 
-def _json_error(status: int, code: str, message: str) -> Response:
+def json_error(status: int, code: str, message: str) -> Response:
     response = jsonify(error=code, message=message)
     response.status_code = status
     return response
@@ -50,7 +50,7 @@ def _settings() -> Settings:
     return settings
 
 
-def _forward(base_url: str, what: str) -> Response:
+def forward(base_url: str, what: str) -> Response:
     """Send this request on to ``base_url`` (same path and query) and relay the answer."""
     url = base_url + request.full_path.rstrip("?")
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -65,7 +65,7 @@ def _forward(base_url: str, what: str) -> Response:
         )
     except requests.RequestException as exc:
         message = f"The {what} is unreachable from the frontend ({type(exc).__name__})."
-        return _json_error(502, "upstream_unavailable", message)
+        return json_error(502, "upstream_unavailable", message)
     relayed = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
     return Response(upstream.content, status=upstream.status_code, headers=relayed)
 
@@ -73,19 +73,19 @@ def _forward(base_url: str, what: str) -> Response:
 @bp.route("/users", methods=API_METHODS)
 @bp.route("/users/<path:_rest>", methods=API_METHODS)
 def users(_rest: str = "") -> Response:
-    return _forward(_settings().user_url, "users service")
+    return forward(_settings().user_url, "users service")
 
 
 @bp.route("/payments/<path:_rest>", methods=API_METHODS)
 def payments(_rest: str) -> Response:
-    return _forward(_settings().payment_url, "payment service")
+    return forward(_settings().payment_url, "payment service")
 
 
 @bp.route("/orders", methods=API_METHODS)
 @bp.route("/orders/<path:_rest>", methods=API_METHODS)
 @bp.route("/products", methods=API_METHODS)
 def orders(_rest: str = "") -> Response:
-    return _forward(_settings().order_url, "order service")
+    return forward(_settings().order_url, "order service")
 
 
 @bp.post("/otlp-http/v1/traces")
@@ -97,7 +97,7 @@ def browser_spans() -> Response:
     try:
         export = ExportTraceServiceRequest.FromString(request.get_data())
     except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
-        return _json_error(400, "invalid_otlp", "Not an OTLP/protobuf trace export.")
+        return json_error(400, "invalid_otlp", "Not an OTLP/protobuf trace export.")
     lines = "".join(line.format() + "\n" for line in span_lines_from_otlp(export))
     with _spans_file_lock, open(settings.spans_file, "a", encoding="utf-8") as spans_file:
         spans_file.write(lines)
@@ -114,7 +114,7 @@ def _forward_to_collector(collector_url: str) -> Response:
         )
     except requests.RequestException as exc:
         message = f"The collector is unreachable ({type(exc).__name__})."
-        return _json_error(502, "collector_unavailable", message)
+        return json_error(502, "collector_unavailable", message)
     return Response(
         upstream.content,
         status=upstream.status_code,

@@ -25,6 +25,7 @@ from sqlalchemy import URL, make_url
 
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
 DEFAULT_SPANS_FILE = "var/spans.log"
+DEFAULT_LOGS_FILE = "var/logs.log"
 LOCAL_TRACE_VIEWER = "/traces/{trace_id}"
 
 Milliseconds = Annotated[int, Field(ge=0, le=60_000)]
@@ -94,12 +95,14 @@ class Settings(BaseSettings):
     insecure_mode: bool | None = None
     signoz_access_token: str | None = None
     spans_file: str = DEFAULT_SPANS_FILE
+    logs_file: str = DEFAULT_LOGS_FILE
     log_level: Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    # The frontend server: the collector that takes the browser's spans (none: the spans file)
-    # and the trace link's template.
+    # The frontend server: the collector that takes the browser's spans (none: the spans file),
+    # the trace link's template, and the Jaeger query service the page's trace view reads.
     collector_otlp_http_url: str | None = None
     trace_ui_url: str | None = None
+    jaeger_query_url: str | None = None
 
     # Processes: gunicorn, the container entry point, init-db.
     service: str | None = None
@@ -155,7 +158,7 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str) -> str:
         return normalize_base_url(value)
 
-    @field_validator("collector_otlp_http_url", mode="after")
+    @field_validator("collector_otlp_http_url", "jaeger_query_url", mode="after")
     @classmethod
     def _optional_base_url(cls, value: str | None) -> str | None:
         return normalize_base_url(value) if value and value.strip() else None

@@ -1,15 +1,17 @@
 """One readable line per span: what local runs without a collector write to ``SPANS_FILE``.
 
 ``2026-11-20T23:25:37.042Z user-service trace=<32 hex> span=<16 hex> parent=<16 hex or -> \
-SERVER "GET /users/<id:user_id>" 3.2ms UNSET app.user.id=1 ...``
+SERVER "GET /users/<id:user_id>" 3.2ms UNSET app.user.id=1 http.route="/users/<id:user_id>" ...``
 
-The same format is parsed back by the frontend's small built-in trace viewer. The exporter is
+Attribute values are written as JSON, so the frontend server reads them back exactly for the
+page's trace view (``/api/traces/<trace_id>``). The exporter is
 registered in the ``opentelemetry_traces_exporter`` entry-point group as ``span_lines``, so
 ``OTEL_TRACES_EXPORTER=span_lines`` selects it like any other exporter.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -48,26 +50,58 @@ class SpanLine:
     attributes: Mapping[str, object] = field(default_factory=dict)
 
     def format(self) -> str:
-        start = datetime.fromtimestamp(self.start_ns / 1e9, UTC)
-        stamp = start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond:06d}Z"
-        attributes = " ".join(f"{key}={value!r}" for key, value in self.attributes.items())
+        stamp = format_timestamp(self.start_ns)
+        # To the microsecond, as the timestamps: "3.25", "12.5", "400".
+        duration = f"{self.duration_ms:.3f}".rstrip("0").rstrip(".")
+        attributes = " ".join(
+            f"{key}={json.dumps(value, ensure_ascii=False, default=str)}"
+            for key, value in self.attributes.items()
+        )
         name = self.name.replace("\n", " ").replace('"', "'")
         return (
             f"{stamp} {self.service} trace={self.trace_id} span={self.span_id} "
-            f'parent={self.parent_id or "-"} {self.kind} "{name}" {self.duration_ms:.1f}ms '
+            f'parent={self.parent_id or "-"} {self.kind} "{name}" {duration}ms '
             f"{self.status} {attributes}"
         ).rstrip()
 
 
+def format_timestamp(time_ns: int) -> str:
+    """Nanoseconds since the epoch as UTC ISO 8601, to the microsecond."""
+    moment = datetime.fromtimestamp(time_ns / 1e9, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+def parse_timestamp(stamp: str) -> int:
+    """:func:`format_timestamp` back to nanoseconds."""
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1e6) * 1000
+
+
+_KEY = re.compile(r" *([^\s=]+)=")
+_VALUE = json.JSONDecoder()
+
+
+def parse_attributes(text: str) -> dict[str, object]:
+    """``key=<json> key=<json> ...`` back to a mapping (lists come back as lists)."""
+    attributes: dict[str, object] = {}
+    position = 0
+    while (key := _KEY.match(text, position)) is not None:
+        try:
+            value, position = _VALUE.raw_decode(text, key.end())
+        except json.JSONDecodeError:
+            break  # not a line this exporter wrote: keep what was read
+        attributes[key[1]] = value
+    return attributes
+
+
 def parse_span_line(line: str) -> SpanLine | None:
-    """The span a line describes, or ``None`` for anything else (attributes stay text)."""
+    """The span a line describes, or ``None`` for anything else."""
     match = _LINE.match(line.rstrip("\n"))
     if match is None:
         return None
-    start = datetime.strptime(match["start"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     parent = match["parent_id"]
     return SpanLine(
-        start_ns=int(start.timestamp() * 1e6) * 1000,
+        start_ns=parse_timestamp(match["start"]),
         service=match["service"],
         trace_id=match["trace_id"],
         span_id=match["span_id"],
@@ -76,7 +110,7 @@ def parse_span_line(line: str) -> SpanLine | None:
         name=match["name"],
         duration_ms=float(match["duration_ms"]),
         status=match["status"],
-        attributes={"text": match["attributes"] or ""},
+        attributes=parse_attributes(match["attributes"] or ""),
     )
 
 
@@ -87,28 +121,40 @@ def read_trace(lines: Iterable[str], trace_id: str) -> list[SpanLine]:
     return sorted((span for span in spans if span is not None), key=lambda span: span.start_ns)
 
 
-class SpanLineExporter(SpanExporter):
-    """Appends one readable line per span to ``SPANS_FILE`` (``-``: stdout)."""
+class LineFile:
+    """Appends whole lines to a file (``-``: stdout), from any thread."""
 
-    def __init__(self, path: str | None = None) -> None:
-        path = path if path is not None else Settings.from_env().spans_file
+    def __init__(self, path: str) -> None:
         self._out: IO[str] | None = None
         if path != "-":
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             self._out = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         self._lock = threading.Lock()
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = "".join(span_line(span).format() + "\n" for span in spans)
+    def write(self, lines: Iterable[str]) -> None:
+        text = "".join(line + "\n" for line in lines)
         with self._lock:
             out = self._out or sys.stdout
-            out.write(lines)
+            out.write(text)
             out.flush()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
+class SpanLineExporter(SpanExporter):
+    """Appends one readable line per span to ``SPANS_FILE`` (``-``: stdout)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self._file = LineFile(path if path is not None else Settings.from_env().spans_file)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self._file.write(span_line(span).format() for span in spans)
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        if self._out is not None:
-            self._out.close()
+        self._file.close()
 
 
 def span_line(span: ReadableSpan) -> SpanLine:

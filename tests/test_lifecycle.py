@@ -152,10 +152,12 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
     env = base_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
         SPANS_FILE=str(tmp_path / "spans.log"),
+        LOGS_FILE=str(tmp_path / "logs.log"),
         **{name: f"localhost:{port}" for name, port in ports.items()},
     )
     env["VENV"] = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")))
-    del env["OTEL_BSP_SCHEDULE_DELAY"]  # make run's own export delay, not the tests' quick one
+    # make run's own export delays, not the tests' quick ones.
+    del env["OTEL_BSP_SCHEDULE_DELAY"], env["OTEL_BLRP_SCHEDULE_DELAY"]
     make = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=ROOT,
@@ -203,6 +205,14 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
                 break
             time.sleep(0.1)
         assert all(any(part in line for line in lines) for part in expected), lines
+        # Its log record too, in the logs file, with the trace id: the page shows it under it.
+        logs_file = tmp_path / "logs.log"
+        refusal = f"trace={order_trace} "
+        while time.monotonic() < answered + 3 and refusal not in logs_file.read_text():
+            time.sleep(0.1)
+        assert "refused (insufficient_funds)" in "".join(
+            line for line in logs_file.read_text().splitlines() if refusal in line
+        )
         page = requests.get(f"http://127.0.0.1:{ports['FRONTEND_URL']}/", timeout=TIMEOUT)
         assert "Place Order" in page.text
         # Through the frontend's proxy, and (no collector) its own trace viewer.
@@ -212,14 +222,17 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
         assert proxied.status_code == 200
         trace_id = trace_id_of(proxied)
         deadline = time.monotonic() + 20
+        names: list[str] = []
         while time.monotonic() < deadline:
             viewer = requests.get(
-                f"http://127.0.0.1:{ports['FRONTEND_URL']}/traces/{trace_id}", timeout=TIMEOUT
+                f"http://127.0.0.1:{ports['FRONTEND_URL']}/api/traces/{trace_id}", timeout=TIMEOUT
             )
-            if "GET /products" in viewer.text:
-                break
+            if viewer.status_code == 200:
+                names = [span["operationName"] for span in viewer.json()["data"][0]["spans"]]
+                if "GET /products" in names:
+                    break
             time.sleep(0.3)
-        assert "GET /products" in viewer.text
+        assert "GET /products" in names
     finally:
         if stop_signal == signal.SIGINT:
             # Ctrl-C: the terminal signals the whole foreground process group.

@@ -42,8 +42,9 @@ registerInstrumentations({
   instrumentations: [
     new DocumentLoadInstrumentation(),
     new FetchInstrumentation({
-      // Same-origin requests always carry traceparent; never trace the span export itself.
-      ignoreUrls: [/\/otlp-http\//],
+      // Same-origin requests always carry traceparent; never trace the span export itself,
+      // nor the trace view reading traces back (each look would start a trace of its own).
+      ignoreUrls: [/\/otlp-http\//, /\/api\/traces\//],
       clearTimingResources: true,
     }),
   ],

@@ -1,4 +1,5 @@
-// The demo page: three steps, each click one trace (see otel-tracing.js for the tracing).
+// The demo page: three steps, each click one trace (see otel-tracing.js for the tracing), drawn
+// under its result by trace-view.js.
 "use strict";
 
 const config = window.DEMO_CONFIG || {};
@@ -123,7 +124,10 @@ function showResult(box, label, result, { took, message }) {
       link.rel = "noopener";
       line.append(" · ", link);
     }
-    box.append(line);
+    // The click's trace right here: its waterfall, what to notice, its logs.
+    const view = element("div", "inline-trace");
+    box.append(line, view);
+    window.TraceView.watch(view, result.traceId, { link: url });
   }
 }
 

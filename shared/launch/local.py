@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -41,18 +42,20 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def load_environment(env_file: Path) -> dict[str, str]:
-    """``.env`` values overridden by the real environment.
+def load_environment(env_file: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``.env`` values overridden by the real environment (``environ``).
 
     With no OTLP endpoint anywhere, spans go to the spans file (the ``span_lines`` exporter; the
-    frontend server writes the page's spans there too), trace links open the frontend's own
-    viewer, and logs stay on the terminal, each line with its trace id.
+    frontend server writes the page's spans there too) and log records to the logs file
+    (``log_lines``), where the page's trace view reads them; logs also stay on the terminal,
+    each line with its trace id.
     """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    env = {**from_file, **os.environ}
+    env = {**from_file, **environ}
     # A person reads each click's trace right after the click: export spans within a fifth of a
     # second (the SDK's default batch delay is 5 s, which shows half-finished traces).
     env.setdefault("OTEL_BSP_SCHEDULE_DELAY", "200")
+    env.setdefault("OTEL_BLRP_SCHEDULE_DELAY", "200")
     if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         # The collector beside it takes the browser's spans over OTLP/HTTP: one trace.
         env.setdefault("COLLECTOR_OTLP_HTTP_URL", "http://localhost:4318")
@@ -60,9 +63,10 @@ def load_environment(env_file: Path) -> dict[str, str]:
         return env
     if not env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
-    for kind in ("METRICS", "LOGS"):
-        if not env.get(f"OTEL_EXPORTER_OTLP_{kind}_ENDPOINT"):
-            env.setdefault(f"OTEL_{kind}_EXPORTER", "none")
+    if not env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
+        env.setdefault("OTEL_LOGS_EXPORTER", "log_lines")
+    if not env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        env.setdefault("OTEL_METRICS_EXPORTER", "none")
     return env
 
 
@@ -150,7 +154,8 @@ def _print_banner(env: dict[str, str], settings: Settings) -> None:
         lines.append(f"Traces go over OTLP to {endpoint}.")
     else:
         lines.append(
-            f"No OTLP endpoint set: spans are written to {settings.spans_file} (tail -f it)."
+            f"No OTLP endpoint set: spans are written to {settings.spans_file} and logs to "
+            f"{settings.logs_file}; each click's trace and logs show under it on the page."
         )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)

@@ -1,0 +1,441 @@
+// The trace view: one trace as a waterfall, its logs, and what to notice in it.
+//
+// It reads one shape, the answer of Jaeger's query API `GET /api/traces/<trace id>`, from the
+// page's own origin: Jaeger's (through nginx or the frontend server) or, in `make run`, the
+// frontend server's, built from the local spans and logs files. The demo page shows it under
+// each click; /traces/<trace id> shows it on a page of its own.
+"use strict";
+
+(() => {
+  const LOOK_EVERY_MS = 400;
+  const QUIET_LOOKS = 2; // looks in a row that find nothing new: the trace is complete
+  const GIVE_UP_MS = 15000;
+  const STATEMENT_CHARS = 140;
+  // A span's own time below this share of the trace: nothing stands out.
+  const STANDS_OUT = 0.5;
+  // A client span this much (µs) longer than the server span under it, and at least twice as
+  // long: the call waited outside the server.
+  const NOTICEABLE_WAIT_US = 100000;
+  const PALETTE = ["#3957d6", "#d9822b", "#2f9e6e", "#9c4dcc", "#c7417b", "#2b8fb3", "#8a6d1f"];
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** A service's colour: the same in every trace, since it comes from its name. */
+  function colourOf(service) {
+    let hash = 0;
+    for (const char of service) hash = (hash * 31 + char.codePointAt(0)) >>> 0;
+    return PALETTE[hash % PALETTE.length];
+  }
+
+  function ms(micros) {
+    const value = micros / 1000;
+    return `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
+  }
+
+  function fieldsOf(list) {
+    return new Map((list || []).map((item) => [item.key, item.value]));
+  }
+
+  /** Whitespace folded, cut to `limit` characters. */
+  function shorten(text, limit) {
+    const folded = String(text).replace(/\s+/g, " ").trim();
+    return folded.length > limit ? `${folded.slice(0, limit - 1)}…` : folded;
+  }
+
+  /** Jaeger's trace as spans in tree order, with depth, self time, failures and logs. */
+  function readTrace(jaeger) {
+    const processes = jaeger.processes || {};
+    const spans = (jaeger.spans || []).map((raw) => {
+      const tags = fieldsOf(raw.tags);
+      const parent = (raw.references || []).find((ref) => ref.refType === "CHILD_OF");
+      const events = (raw.logs || []).map((log) => ({
+        time: log.timestamp,
+        fields: fieldsOf(log.fields),
+      }));
+      const thrown = events.find((event) => event.fields.get("event") === "exception");
+      return {
+        id: raw.spanID,
+        parentId: parent ? parent.spanID : null,
+        service: (processes[raw.processID] || {}).serviceName || "?",
+        name: raw.operationName,
+        kind: String(tags.get("span.kind") || "internal"),
+        start: raw.startTime,
+        duration: raw.duration,
+        end: raw.startTime + raw.duration,
+        tags,
+        events,
+        error: tags.get("error") === true || tags.get("otel.status_code") === "ERROR",
+        statusMessage: tags.get("otel.status_description") || "",
+        exception: thrown
+          ? `${thrown.fields.get("exception.type") || "exception"}: ${
+              thrown.fields.get("exception.message") || ""
+            }`
+          : "",
+        children: [],
+        depth: 0,
+      };
+    });
+    const byId = new Map(spans.map((span) => [span.id, span]));
+    const roots = [];
+    for (const span of spans) {
+      const parent = byId.get(span.parentId);
+      if (parent) parent.children.push(span);
+      else roots.push(span);
+    }
+    const ordered = [];
+    const visit = (span, depth) => {
+      span.depth = depth;
+      ordered.push(span);
+      span.children.sort((a, b) => a.start - b.start).forEach((child) => visit(child, depth + 1));
+    };
+    roots.sort((a, b) => a.start - b.start).forEach((root) => visit(root, 0));
+    for (const span of ordered) span.self = selfTime(span);
+    const start = Math.min(...spans.map((span) => span.start));
+    const end = Math.max(...spans.map((span) => span.end));
+    // One line per log record; an exception recorded again on each span it passes through
+    // is listed once, where it was first recorded.
+    const seenEvents = new Set();
+    const logs = ordered
+      .flatMap((span) => span.events.map((event) => logEntry(span, event)))
+      .sort((a, b) => a.time - b.time)
+      .filter((log) => {
+        if (log.record) return true;
+        const key = `${log.severity} ${log.message}`;
+        const first = !seenEvents.has(key);
+        seenEvents.add(key);
+        return first;
+      });
+    // A span whose parent has not arrived (yet): the trace is not whole.
+    const missingParents = roots.filter((root) => root.parentId).length;
+    return { spans: ordered, start, end, logs, missingParents };
+  }
+
+  /** A span's own time: its duration minus the time covered by its children. */
+  function selfTime(span) {
+    const intervals = span.children
+      .map((child) => [Math.max(child.start, span.start), Math.min(child.end, span.end)])
+      .filter(([from, to]) => to > from)
+      .sort((a, b) => a[0] - b[0]);
+    let covered = 0;
+    let reach = span.start;
+    for (const [from, to] of intervals) {
+      if (to <= reach) continue;
+      covered += to - Math.max(from, reach);
+      reach = to;
+    }
+    return span.duration - covered;
+  }
+
+  /** A span log as a log line: a log record (level, message) or a span event. */
+  function logEntry(span, event) {
+    const name = event.fields.get("event");
+    const severity =
+      event.fields.get("level") || (name === "exception" ? "ERROR" : "EVENT");
+    const message =
+      event.fields.get("message") ||
+      (name === "exception" ? span.exception : name) ||
+      [...event.fields].map(([key, value]) => `${key}=${value}`).join(" ");
+    const record = event.fields.has("level");
+    return { time: event.time, service: span.service, spanId: span.id, severity, message, record };
+  }
+
+  /** The facts a row shows without opening it: SQL, HTTP, app.* values, the failure. */
+  function factsOf(span) {
+    const facts = [];
+    const statement = span.tags.get("db.statement") || span.tags.get("db.query.text");
+    if (statement) facts.push({ kind: "sql", text: shorten(statement, STATEMENT_CHARS) });
+    const method = span.tags.get("http.request.method") || span.tags.get("http.method");
+    if (method) {
+      const url = span.tags.get("url.full") || span.tags.get("http.url");
+      let path = span.tags.get("http.route") || span.tags.get("url.path") || "";
+      if (!path && url) {
+        try {
+          path = new URL(url, location.href).pathname;
+        } catch {
+          path = url;
+        }
+      }
+      const status = span.tags.get("http.response.status_code") || span.tags.get("http.status_code");
+      facts.push({ kind: "http", text: `${method} ${path}${status ? ` → ${status}` : ""}` });
+    }
+    const values = [...span.tags]
+      .filter(([key]) => key.startsWith("app."))
+      .map(([key, value]) => `${key}=${value}`);
+    if (values.length) facts.push({ kind: "app", text: values.join(" · ") });
+    if (span.error) facts.push({ kind: "error", text: `✖ ${failureOf(span) || "failed"}` });
+    return facts;
+  }
+
+  /** Why a span failed: its status message, and its exception unless the message says it. */
+  function failureOf(span) {
+    const thrown = span.exception.split(": ").slice(1).join(": ");
+    if (span.statusMessage && (!thrown || span.statusMessage.includes(thrown))) {
+      return span.statusMessage;
+    }
+    return [span.statusMessage, span.exception].filter(Boolean).join(" · ");
+  }
+
+  /** How a person names a span in a sentence: its SQL statement or its name, and service. */
+  function describe(span) {
+    const statement = span.tags.get("db.statement") || span.tags.get("db.query.text");
+    const call = factsOf(span).find((fact) => fact.kind === "http");
+    const what = statement ? shorten(statement, 80) : call && span.kind === "client" ? call.text : span.name;
+    return `${span.service}'s “${what}”`;
+  }
+
+  /**
+   * The span that explains the trace, and one sentence about it, from the trace alone:
+   * the deepest failed span (where the failure started); else a client span much longer than
+   * the server span under it (a wait outside the server); else the span with the longest
+   * self time.
+   */
+  function whatToNotice(trace) {
+    const total = Math.max(trace.end - trace.start, 1);
+    const failed = trace.spans.filter((span) => span.error);
+    if (failed.length) {
+      const origin = failed.reduce((a, b) => (b.depth > a.depth ? b : a));
+      const why = failureOf(origin).replace(/\.+$/, "");
+      const others = failed.length - 1;
+      return {
+        span: origin,
+        reason: "error",
+        sentence:
+          `The failure started in ${describe(origin)}${why ? `: ${why}` : ""}.` +
+          (others ? ` The other ${others} red span${others > 1 ? "s" : ""} only pass it on.` : ""),
+      };
+    }
+    const waits = trace.spans
+      .filter((span) => span.kind === "client" && serverUnder(span))
+      .filter((span) => span.self >= NOTICEABLE_WAIT_US && span.self >= span.duration / 2)
+      .sort((a, b) => b.self - a.self);
+    if (waits.length) {
+      const [call, ...others] = waits;
+      const server = serverUnder(call);
+      return {
+        span: call,
+        reason: "client-wait",
+        sentence:
+          `${describe(call)} took ${ms(call.duration)}, but ${server.service} spent only ` +
+          `${ms(server.duration)} on it: ${ms(call.self)} passed outside the server span ` +
+          `(the network, a queue, or a wait before ${server.service}'s code ran).` +
+          (others.length
+            ? ` ${others.length} other call${others.length > 1 ? "s" : ""} waited the same way.`
+            : ""),
+      };
+    }
+    const slowest = trace.spans.reduce((a, b) => (b.self > a.self ? b : a));
+    return {
+      span: slowest,
+      reason: "self-time",
+      sentence:
+        slowest.self / total >= STANDS_OUT
+          ? `Most of this trace is ${describe(slowest)} itself: ${ms(slowest.self)} of ` +
+            `${ms(total)}, not counting the spans under it.`
+          : `No single span stands out: the most time spent in one span itself is ` +
+            `${ms(slowest.self)} of ${ms(total)}, in ${describe(slowest)}.`,
+    };
+  }
+
+  function serverUnder(span) {
+    return span.children.find((child) => child.kind === "server");
+  }
+
+  function detailsTable(span, trace) {
+    const table = element("table", "span-details");
+    const rows = [
+      ["service", span.service],
+      ["span id", span.id],
+      ["start", `+${ms(span.start - trace.start)}`],
+      ["duration", ms(span.duration)],
+      ["self time", ms(span.self)],
+      ...[...span.tags].map(([key, value]) => [key, value]),
+      ...span.events.map((event) => [
+        `log @ ${ms(event.time - span.start)}`,
+        [...event.fields].map(([key, value]) => `${key}=${value}`).join(" "),
+      ]),
+    ];
+    for (const [key, value] of rows) {
+      const row = element("tr");
+      row.append(element("th", "", key), element("td", "", value));
+      table.append(row);
+    }
+    return table;
+  }
+
+  function axis(total) {
+    const scale = element("div", "axis");
+    for (const share of [0, 0.25, 0.5, 0.75, 1]) {
+      const tick = element("span", "tick", share ? ms(total * share) : "0");
+      tick.style.left = `${share * 100}%`;
+      scale.append(tick);
+    }
+    return scale;
+  }
+
+  function spanRow(span, trace, noticed) {
+    const total = Math.max(trace.end - trace.start, 1);
+    const row = element("details", "span-row");
+    row.dataset.spanId = span.id;
+    row.dataset.service = span.service;
+    if (span.error) row.classList.add("error");
+    if (noticed) row.classList.add("noticed");
+    const summary = element("summary");
+    const label = element("div", "span-label");
+    label.style.paddingLeft = `${span.depth * 1.1}rem`;
+    const service = element("span", "service", span.service);
+    service.style.setProperty("--service-colour", colourOf(span.service));
+    const head = element("div", "span-head");
+    head.append(service, element("span", "span-name", span.name));
+    if (span.kind !== "internal") head.append(element("span", "span-kind", span.kind));
+    if (noticed) head.append(element("span", "notice-mark", "◀ notice this"));
+    label.append(head);
+    for (const fact of factsOf(span)) label.append(element("div", `fact ${fact.kind}`, fact.text));
+    const timing = element("div", "span-timing");
+    const duration = element("span", "span-duration", ms(span.duration));
+    const lane = element("div", "lane");
+    const bar = element("div", "bar");
+    bar.style.left = `${((span.start - trace.start) / total) * 100}%`;
+    bar.style.width = `${Math.max((span.duration / total) * 100, 0.4)}%`;
+    bar.style.background = colourOf(span.service);
+    lane.append(bar);
+    timing.append(duration, lane);
+    summary.append(label, timing);
+    row.append(summary, detailsTable(span, trace));
+    return row;
+  }
+
+  function logsTable(trace) {
+    const section = element("div", "trace-logs");
+    section.append(element("h4", "", "Logs of this trace"));
+    if (!trace.logs.length) {
+      section.append(
+        element(
+          "p",
+          "no-logs",
+          "No log records came with this trace. (Jaeger keeps spans and their events only; " +
+            "there, the services' log records are in the collector's output.)",
+        ),
+      );
+      return section;
+    }
+    const table = element("table", "log-lines");
+    for (const log of trace.logs) {
+      const row = element("tr", `log severity-${String(log.severity).toLowerCase()}`);
+      const service = element("span", "service", log.service);
+      service.style.setProperty("--service-colour", colourOf(log.service));
+      const cell = element("td");
+      cell.append(service);
+      row.append(
+        element("td", "log-time", `+${ms(log.time - trace.start)}`),
+        cell,
+        element("td", "log-severity", log.severity),
+        element("td", "log-message", log.message),
+      );
+      table.append(row);
+    }
+    section.append(table);
+    return section;
+  }
+
+  /** Draw `trace` (from readTrace) into `container`; `state` says whether it is complete. */
+  function render(container, trace, state) {
+    const total = Math.max(trace.end - trace.start, 1);
+    const services = [...new Set(trace.spans.map((span) => span.service))];
+    const notice = whatToNotice(trace);
+    const view = element("div", "trace-view");
+    const summary = element("p", "trace-summary");
+    summary.append(
+      `${trace.spans.length} spans from ${services.join(", ")}; ${ms(total)} end to end. `,
+      element("span", state.className, state.text),
+    );
+    const callout = element("p", `notice ${notice.reason}`);
+    callout.append(element("strong", "", "What to notice: "), notice.sentence);
+    const header = element("div", "waterfall-header");
+    header.append(element("span", "", "span"), axis(total));
+    const waterfall = element("div", "waterfall");
+    waterfall.append(header);
+    for (const span of trace.spans) waterfall.append(spanRow(span, trace, span === notice.span));
+    view.append(summary, callout, waterfall, logsTable(trace));
+    container.replaceChildren(view);
+  }
+
+  function showMessage(container, className, text, link) {
+    const line = element("p", className, text);
+    if (link) {
+      const anchor = element("a", "trace-link", "open it in the trace UI");
+      anchor.href = link;
+      anchor.target = "_blank";
+      anchor.rel = "noopener";
+      line.append(" ", anchor);
+    }
+    container.replaceChildren(line);
+  }
+
+  /**
+   * Look up `traceId` on this origin until it stops growing, drawing each look.
+   * Resolves to "complete", "incomplete", "not-found", "no-source" or "replaced".
+   */
+  async function watch(container, traceId, { link = null } = {}) {
+    const started = performance.now();
+    let seen = -1;
+    let quiet = 0;
+    let trace = null;
+    showMessage(container, "arriving", "Waiting for the trace's spans…");
+    // Stops when the container leaves the page (its result box was redrawn by a new click).
+    while (container.isConnected) {
+      let answer = null;
+      let status = 0;
+      try {
+        const response = await fetch(`/api/traces/${traceId}`, { cache: "no-store" });
+        status = response.status;
+        answer = await response.json();
+      } catch {
+        answer = null;
+      }
+      if (answer && answer.error === "no_trace_source") {
+        container.replaceChildren();
+        return "no-source";
+      }
+      const found = status === 200 && answer && answer.data && answer.data[0];
+      if (found) {
+        trace = readTrace(answer.data[0]);
+        const size = trace.spans.length + trace.logs.length;
+        quiet = size === seen && !trace.missingParents ? quiet + 1 : 0;
+        seen = size;
+        if (quiet >= QUIET_LOOKS) {
+          render(container, trace, {
+            className: "complete",
+            text: "Complete: no new span arrived in the last looks.",
+          });
+          return "complete";
+        }
+        render(container, trace, {
+          className: "arriving",
+          text: "Spans are still arriving…",
+        });
+      }
+      if (performance.now() - started > GIVE_UP_MS) {
+        if (trace) {
+          render(container, trace, {
+            className: "incomplete",
+            text: trace.missingParents
+              ? "Incomplete: some spans' parents never arrived."
+              : "Still growing when this view stopped looking.",
+          });
+          return "incomplete";
+        }
+        showMessage(container, "not-found", `No spans of trace ${traceId} arrived.`, link);
+        return "not-found";
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOOK_EVERY_MS));
+    }
+    return "replaced";
+  }
+
+  window.TraceView = { readTrace, whatToNotice, render, watch };
+})();
