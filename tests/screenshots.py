@@ -1,11 +1,14 @@
 """``make screenshots``: the README's pictures, taken from the real demo in headless Chromium.
 
-It starts the services and the frontend server as ``make run`` does (SQLite, spans to a file,
-the built-in viewer), clicks through the page, and opens each trace once it is complete:
+It starts the services and the frontend server as ``make run`` does (its environment, from
+``shared.launch.local.load_environment``: SQLite, spans and logs to files), clicks through the
+page, and waits until each click's trace under its result says it is complete:
 
 - ``docs/frontend.png``: the page after Create User, Transfer Fund and Place Order;
-- ``docs/trace-viewer.png``: that order's trace;
-- ``docs/scenario-slow-db.png`` and ``docs/scenario-users-latency.png``: an order under each.
+- ``docs/trace-viewer.png``: that order's result with its trace;
+- ``docs/scenario-<name>.png``: the result and trace of a click under each scenario: an order
+  for ``slow-db``, ``users-latency`` and ``lock-contention`` (with a second order of the same
+  user in flight), a transfer for ``payment-failure``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
-from playwright.sync_api import Page, expect, sync_playwright
+import requests
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from shared.launch.local import load_environment
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import run_init_db
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
@@ -26,55 +33,58 @@ SCREENSHOT_DATA = ROOT / "var" / "screenshots"
 TIMEOUT_MS = 30_000
 
 
-def place_order(page: Page, scenario: str = "") -> str:
-    """Place an order (under ``scenario``); its trace id, once its result has replaced the last."""
-    trace = page.locator("#order-result .trace-id")
+def click(page: Page, button: str, box_id: str, scenario: str = "") -> Locator:
+    """Click ``button`` under ``scenario``; its result box, once its trace is complete."""
+    box = page.locator(f"#{box_id}")
+    trace = box.locator(".trace-id")
     previous = trace.inner_text() if trace.count() else ""
     page.locator("#scenario").select_option(scenario)
-    page.get_by_role("button", name="Place Order").click()
-    expect(page.locator("#order-result .status")).to_contain_text("201")
+    page.get_by_role("button", name=button).click()
     expect(trace).not_to_have_text(previous or "-")
-    return trace.inner_text()
+    expect(box.locator(".inline-trace .complete")).to_be_visible()
+    return box
 
 
-def shoot_trace(page: Page, url: str, path: Path) -> None:
-    """Open the trace viewer, wait until it says the trace is complete, screenshot it."""
-    viewer = page.context.new_page()
-    viewer.set_default_timeout(TIMEOUT_MS)
-    viewer.goto(url)
-    expect(viewer.locator(".complete")).to_be_visible()
-    viewer.screenshot(path=str(path), full_page=True)
-    viewer.close()
+def shoot(box: Locator, name: str) -> None:
+    path = DOCS / name
+    box.screenshot(path=str(path))
     print(f"wrote {path.relative_to(ROOT)}")
 
 
+def order_meanwhile(order_url: str, user_id: int) -> threading.Thread:
+    """Another order of the same user, under lock-contention, already holding the row lock."""
+    thread = threading.Thread(
+        target=requests.post,
+        args=(f"{order_url}/orders",),
+        kwargs={
+            "json": {"user_id": user_id, "product_id": 1},
+            "headers": {"baggage": "demo.scenario=lock-contention"},
+            "timeout": 30,
+        },
+    )
+    thread.start()
+    time.sleep(0.05)
+    return thread
+
+
 def main() -> int:
-    """Take the four screenshots into ``docs/``."""
+    """Take the screenshots into ``docs/``."""
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         # Under var/ like make run's own database (its name shows in the SQL spans), apart from it.
         shutil.rmtree(SCREENSHOT_DATA, ignore_errors=True)
         SCREENSHOT_DATA.mkdir(parents=True)
         database = f"sqlite:///{SCREENSHOT_DATA.relative_to(ROOT) / 'tracing-demo.sqlite3'}"
-        spans = work / "spans.log"
+        files = {"SPANS_FILE": str(work / "spans.log"), "LOGS_FILE": str(work / "logs.log")}
         init = run_init_db(database)
         if init.returncode:
             print(init.stderr, file=sys.stderr)
             return init.returncode
-        env = base_env(
-            DATABASE_URL=database,
-            SPANS_FILE=str(spans),
-            OTEL_TRACES_EXPORTER="span_lines",
-            OTEL_METRICS_EXPORTER="none",
-            OTEL_LOGS_EXPORTER="none",
-            OTEL_BSP_SCHEDULE_DELAY="200",
-        )
-        stack = Stack.start(work, env)
-        frontend = ServiceProcess(
-            "frontend",
-            stack.frontend_env(SPANS_FILE=str(spans)),
-            work / "frontend.log",
-        )
+        # make run's environment; every payment-failure transfer fails, for a steady picture.
+        given = base_env(DATABASE_URL=database, PAYMENT_FAILURE_RATE="1", **files)
+        del given["OTEL_BSP_SCHEDULE_DELAY"], given["OTEL_BLRP_SCHEDULE_DELAY"]
+        stack = Stack.start(work, load_environment(work / "no.env", given))
+        frontend = ServiceProcess("frontend", stack.frontend_env(**files), work / "frontend.log")
         try:
             frontend.start().wait_ready()
             with sync_playwright() as playwright:
@@ -83,20 +93,26 @@ def main() -> int:
                 page = context.new_page()
                 page.set_default_timeout(TIMEOUT_MS)
                 page.goto(frontend.url)
-                page.get_by_role("button", name="Create User").click()
-                expect(page.locator("#create-user-result .status")).to_contain_text("201")
+                user = click(page, "Create User", "create-user-result")
+                user_id = int(user.locator("pre").inner_text().split('"id": ')[1].split(",")[0])
                 page.get_by_label("Amount (dollars)").fill("1000")
-                page.get_by_role("button", name="Transfer Fund").click()
-                expect(page.locator("#transfer-result .status")).to_contain_text("200")
+                click(page, "Transfer Fund", "transfer-result")
                 page.get_by_label("Product").select_option(label="T-shirt — $25.00")
-                order = place_order(page)
+                order = click(page, "Place Order", "order-result")
                 page.screenshot(path=str(DOCS / "frontend.png"), full_page=True)
                 print("wrote docs/frontend.png")
-                shoot_trace(page, f"{frontend.url}/traces/{order}", DOCS / "trace-viewer.png")
+                shoot(order, "trace-viewer.png")
                 for scenario in ("slow-db", "users-latency"):
-                    trace = place_order(page, scenario)
-                    path = DOCS / f"scenario-{scenario}.png"
-                    shoot_trace(page, f"{frontend.url}/traces/{trace}", path)
+                    shoot(
+                        click(page, "Place Order", "order-result", scenario),
+                        f"scenario-{scenario}.png",
+                    )
+                other = order_meanwhile(stack.order.url, user_id)
+                box = click(page, "Place Order", "order-result", "lock-contention")
+                other.join()
+                shoot(box, "scenario-lock-contention.png")
+                box = click(page, "Transfer Fund", "transfer-result", "payment-failure")
+                shoot(box, "scenario-payment-failure.png")
                 browser.close()
         finally:
             frontend.stop()

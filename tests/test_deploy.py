@@ -43,7 +43,14 @@ PYTHON_SERVICES = ("users", "payment", "order")
 INIT_DB_DEPLOYMENTS = ("users", "order")
 # Read by the images we do not build from Python: nginx's template, the collector, MySQL.
 IMAGE_VARIABLES = {
-    "frontend": {"USER_URL", "PAYMENT_URL", "ORDER_URL", "COLLECTOR_OTLP_HTTP_URL", "TRACE_UI_URL"},
+    "frontend": {
+        "USER_URL",
+        "PAYMENT_URL",
+        "ORDER_URL",
+        "COLLECTOR_OTLP_HTTP_URL",
+        "TRACE_UI_URL",
+        "JAEGER_QUERY_URL",
+    },
     "otel-collector": {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"},
     "mysql": {"MYSQL_ROOT_PASSWORD", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"},
 }
@@ -54,6 +61,8 @@ SDK_VARIABLES = {
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_HEADERS",
     "OTEL_METRIC_EXPORT_INTERVAL",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    "OTEL_BLRP_SCHEDULE_DELAY",
     "OTEL_SERVICE_NAME",
 }
 # The bundled collector: one folder of config files, mounted by compose and turned into the
@@ -635,6 +644,8 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         "/orders",
         "/products",
         "/otlp-http/",
+        "/api/traces/",
+        "/traces/",
     } <= locations
     from frontend import create_app
 
@@ -647,6 +658,8 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         "/orders",
         "/products",
         "/otlp-http/v1/traces",
+        "/api/traces/<trace_id>",
+        "/traces/<trace_id>",
     ):
         assert path in routes
     assert "/payments/<path:_rest>" in routes

@@ -397,8 +397,13 @@
       } catch {
         answer = null;
       }
+      // The frontend's own errors (Jaeger's have `errors`): nothing to draw, so say why once.
       if (answer && answer.error === "no_trace_source") {
         container.replaceChildren();
+        return "no-source";
+      }
+      if (answer && answer.error) {
+        showMessage(container, "not-found", answer.message || answer.error, link);
         return "no-source";
       }
       const found = status === 200 && answer && answer.data && answer.data[0];
