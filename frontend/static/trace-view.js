@@ -163,8 +163,9 @@
       const status = span.tags.get("http.response.status_code") || span.tags.get("http.status_code");
       facts.push({ kind: "http", text: `${method} ${path}${status ? ` → ${status}` : ""}` });
     }
+    // app.scenario is on every span of a scenario's trace: said once, on the root.
     const values = [...span.tags]
-      .filter(([key]) => key.startsWith("app."))
+      .filter(([key]) => key.startsWith("app.") && (key !== "app.scenario" || !span.depth))
       .map(([key, value]) => `${key}=${value}`);
     if (values.length) facts.push({ kind: "app", text: values.join(" · ") });
     if (span.error) facts.push({ kind: "error", text: `✖ ${failureOf(span) || "failed"}` });
