@@ -14,6 +14,7 @@ The page's trace view reads a single shape, Jaeger's (``{"data": [{"traceID", "s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,17 +36,23 @@ STATUS_MESSAGE = "status.message"
 EXCEPTION_KEYS = ("exception.type", "exception.message")
 
 
+# Jaeger writes an int64 beyond what a JavaScript number holds exactly as a decimal string.
+JS_SAFE_INTEGER = 2**53 - 1
+
+
 def jaeger_tag(key: str, value: object) -> dict[str, Any]:
-    """One key/value with Jaeger's type name."""
+    """One key/value with Jaeger's type name, its value as Jaeger's JSON writes it."""
     if isinstance(value, bool):
         kind = "bool"
     elif isinstance(value, int):
         kind = "int64"
+        value = value if abs(value) <= JS_SAFE_INTEGER else str(value)
     elif isinstance(value, float):
         kind = "float64"
     else:
+        # Strings as they are; lists (and anything else) as JSON text, as Jaeger writes them.
         kind = "string"
-        value = value if isinstance(value, str) else str(value)
+        value = value if isinstance(value, str) else json.dumps(value)
     return {"key": key, "type": kind, "value": value}
 
 
@@ -123,13 +130,28 @@ def jaeger_answer(data: list[Mapping[str, Any]], errors: list[Mapping[str, Any]]
     return {"data": data or None, "total": 0, "limit": 0, "offset": 0, "errors": errors}
 
 
+# A trace the page asks for was written moments ago: its lines are near the end of the file,
+# which make run never truncates. They are looked for there first; the whole file is read
+# only for an older trace (a shared /traces/<id> link).
+RECENT_BYTES = 8 * 1024 * 1024
+
+
 def _lines(path: str, trace_id: str) -> list[str]:
     file = Path(path)
     if not file.exists():
         return []
-    needle = f"trace={trace_id} "
-    with file.open(encoding="utf-8") as lines:
-        return [line for line in lines if needle in line]
+    needle = f"trace={trace_id} ".encode()
+    with file.open("rb") as lines:
+        size = lines.seek(0, 2)
+        lines.seek(max(0, size - RECENT_BYTES))
+        if size > RECENT_BYTES:
+            lines.readline()  # the rest of a line cut in two
+        found = [line for line in lines if needle in line]
+        if not found and size > RECENT_BYTES:
+            lines.seek(0)
+            found = [line for line in lines if needle in line]
+    # A line being written may end mid-character: replaced, not a failed request.
+    return [line.decode("utf-8", errors="replace") for line in found]
 
 
 @bp.get("/api/traces/<trace_id>")

@@ -645,8 +645,8 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         "/products",
         "/otlp-http/",
         "/api/traces/",
-        "/traces/",
     } <= locations
+    assert 'location ~ "^/traces/[0-9a-f]{32}$"' in template  # as the Python server's check
     from frontend import create_app
 
     routes = {rule.rule for rule in create_app().url_map.iter_rules()}

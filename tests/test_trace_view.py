@@ -159,9 +159,11 @@ def test_the_order_trace_shows_its_logs_below_it(page: Page, local_demo: LocalDe
     expect(placed).to_have_count(1)
     expect(placed.locator(".service")).to_have_text("order-service")
     expect(placed.locator(".log-severity")).to_have_text("INFO")
-    # Every record of the trace in the logs file, and only those.
-    messages = local_demo.log_messages(trace_id)
-    assert logs.locator(".log-message").all_inner_texts() == messages
+    # Every record of the trace in the logs file, and only those, in time order.
+    shown = logs.locator(".log-message").all_inner_texts()
+    assert sorted(shown) == sorted(local_demo.log_messages(trace_id))
+    times = [float(t.strip("+ ms")) for t in logs.locator(".log-time").all_inner_texts()]
+    assert times == sorted(times)
 
 
 def test_a_payment_failure_shows_the_error_where_it_started(page: Page) -> None:
@@ -346,3 +348,65 @@ def test_the_jaeger_source_renders_jaegers_json_into_the_same_rows(
         )
     finally:
         context.close()
+
+
+# Small Jaeger-shaped traces for the view's rules, read in the browser by trace-view.js itself.
+RULES_JS = """(cases) => Object.fromEntries(Object.entries(cases).map(([name, spans]) => {
+    const span = ([id, parent, start, duration, tags, service]) => ({
+        traceID: "t", spanID: id, operationName: id,
+        references: parent ? [{refType: "CHILD_OF", traceID: "t", spanID: parent}] : [],
+        startTime: start, duration, processID: service || "p1", warnings: null, logs: [],
+        tags: Object.entries(tags || {}).map(([key, value]) => ({key, value,
+            type: typeof value === "boolean" ? "bool" : "string"}))});
+    const trace = window.TraceView.readTrace({spans: spans.map(span),
+        processes: {p1: {serviceName: "a", tags: []}, p2: {serviceName: "b", tags: []}}});
+    const notice = window.TraceView.whatToNotice(trace);
+    return [name, {marked: notice.span && notice.span.id, reason: notice.reason,
+        sentence: notice.sentence, complete: !trace.missingParents && !trace.unansweredCalls}];
+}))"""
+CALL = {"span.kind": "client", "http.request.method": "GET"}
+SERVER = {"span.kind": "server"}
+FAILED = {"error": True, "otel.status_code": "ERROR"}
+
+
+def test_what_to_notice_follows_from_the_trace_alone(page: Page) -> None:
+    cases = {
+        # A failed first attempt, then a retry that worked: the failure started in the
+        # attempt's server span, not in the (deeper) successful retry.
+        "retry": [
+            ["root", None, 0, 1000, FAILED],
+            ["try1", "root", 0, 100, {**CALL, **FAILED}],
+            ["srv1", "try1", 10, 50, {**SERVER, **FAILED}, "p2"],
+            ["try2", "root", 200, 100, CALL],
+            ["srv2", "try2", 210, 80, SERVER, "p2"],
+            ["sql2", "srv2", 220, 10, {"span.kind": "client", "db.system": "sqlite"}, "p2"],
+        ],
+        # The server's clock is 120 ms ahead: what matters is the durations, 150 vs 100 ms.
+        "skewed": [
+            ["call", None, 0, 150_000, CALL],
+            ["srv", "call", 120_000, 100_000, SERVER, "p2"],
+        ],
+        "waited": [
+            ["call", None, 0, 300_000, CALL],
+            ["srv", "call", 290_000, 10_000, SERVER, "p2"],
+        ],
+        "spread": [
+            ["root", None, 0, 100, {}],
+            ["a", "root", 0, 40, {}],
+            ["b", "root", 50, 45, {}],
+        ],
+        "unanswered": [["call", None, 0, 100, CALL]],
+        "orphan": [["child", "gone", 0, 10, {}]],
+        "loop": [["x", "y", 0, 10, {}], ["y", "x", 0, 10, {}]],
+    }
+    seen = page.evaluate(RULES_JS, cases)
+    assert seen["retry"]["marked"] == "srv1"
+    assert "The 2 red spans above it only pass it on" in seen["retry"]["sentence"]
+    assert seen["skewed"]["reason"] != "client-wait"
+    assert (seen["waited"]["marked"], seen["waited"]["reason"]) == ("call", "client-wait")
+    assert "290 ms passed outside the server span" in seen["waited"]["sentence"]
+    assert (seen["spread"]["marked"], seen["spread"]["reason"]) == (None, "none")
+    assert seen["spread"]["sentence"].startswith("Nothing stands out")
+    assert not seen["unanswered"]["complete"] and not seen["orphan"]["complete"]
+    assert seen["loop"]["reason"] in {"self-time", "none"}  # drawn, not hung
+    assert seen["waited"]["complete"] and seen["retry"]["complete"]

@@ -9,11 +9,13 @@
 (() => {
   const LOOK_EVERY_MS = 400;
   const QUIET_LOOKS = 2; // looks in a row that find nothing new: the trace is complete
+  const UNANSWERED_QUIET_LOOKS = 8; // as long, when an HTTP call still has no server span
+  const LOOK_TIMEOUT_MS = 3000;
   const GIVE_UP_MS = 15000;
   const STATEMENT_CHARS = 140;
   // A span's own time below this share of the trace: nothing stands out.
   const STANDS_OUT = 0.5;
-  // A client span this much (µs) longer than the server span under it, and at least twice as
+  // A client span this much (µs) longer than the server spans under it, and at least twice as
   // long: the call waited outside the server.
   const NOTICEABLE_WAIT_US = 100000;
   const PALETTE = ["#3957d6", "#d9822b", "#2f9e6e", "#9c4dcc", "#c7417b", "#2b8fb3", "#8a6d1f"];
@@ -52,7 +54,9 @@
     const processes = jaeger.processes || {};
     const spans = (jaeger.spans || []).map((raw) => {
       const tags = fieldsOf(raw.tags);
-      const parent = (raw.references || []).find((ref) => ref.refType === "CHILD_OF");
+      const parent = (raw.references || []).find(
+        (ref) => ref.refType === "CHILD_OF" && ref.traceID === raw.traceID,
+      );
       const events = (raw.logs || []).map((log) => ({
         time: log.timestamp,
         fields: fieldsOf(log.fields),
@@ -64,9 +68,9 @@
         service: (processes[raw.processID] || {}).serviceName || "?",
         name: raw.operationName,
         kind: String(tags.get("span.kind") || "internal"),
-        start: raw.startTime,
-        duration: raw.duration,
-        end: raw.startTime + raw.duration,
+        start: Number(raw.startTime) || 0,
+        duration: Number(raw.duration) || 0,
+        end: (Number(raw.startTime) || 0) + (Number(raw.duration) || 0),
         tags,
         events,
         error: tags.get("error") === true || tags.get("otel.status_code") === "ERROR",
@@ -83,12 +87,18 @@
     const byId = new Map(spans.map((span) => [span.id, span]));
     const roots = [];
     for (const span of spans) {
-      const parent = byId.get(span.parentId);
+      let parent = byId.get(span.parentId) || null;
+      // References that loop back (malformed) are cut: the span becomes a root.
+      for (let up = parent; up; up = up.parent) if (up === span) parent = null;
+      span.parent = parent;
       if (parent) parent.children.push(span);
       else roots.push(span);
     }
     const ordered = [];
+    const visited = new Set();
     const visit = (span, depth) => {
+      if (visited.has(span)) return;
+      visited.add(span);
       span.depth = depth;
       ordered.push(span);
       span.children.sort((a, b) => a.start - b.start).forEach((child) => visit(child, depth + 1));
@@ -97,22 +107,31 @@
     for (const span of ordered) span.self = selfTime(span);
     const start = Math.min(...spans.map((span) => span.start));
     const end = Math.max(...spans.map((span) => span.end));
-    // One line per log record; an exception recorded again on each span it passes through
-    // is listed once, where it was first recorded.
-    const seenEvents = new Set();
+    // One line per log record and event; an exception recorded again on each span it passes
+    // through is listed once, where it was first recorded.
+    const seenExceptions = new Set();
     const logs = ordered
       .flatMap((span) => span.events.map((event) => logEntry(span, event)))
       .sort((a, b) => a.time - b.time)
       .filter((log) => {
-        if (log.record) return true;
-        const key = `${log.severity} ${log.message}`;
-        const first = !seenEvents.has(key);
-        seenEvents.add(key);
+        if (!log.exception) return true;
+        const key = log.message;
+        const first = !seenExceptions.has(key);
+        seenExceptions.add(key);
         return first;
       });
-    // A span whose parent has not arrived (yet): the trace is not whole.
+    // A span whose parent has not arrived (yet), or an HTTP call whose server span has not:
+    // the trace is not whole. (A call to a service nobody traces never gets one.)
     const missingParents = roots.filter((root) => root.parentId).length;
-    return { spans: ordered, start, end, logs, missingParents };
+    const unansweredCalls = ordered.filter(
+      (span) => isHttpCall(span) && !span.children.some((child) => child.kind === "server"),
+    ).length;
+    return { spans: ordered, start, end, logs, missingParents, unansweredCalls };
+  }
+
+  function isHttpCall(span) {
+    const method = span.tags.get("http.request.method") || span.tags.get("http.method");
+    return span.kind === "client" && Boolean(method) && !span.tags.has("db.system");
   }
 
   /** A span's own time: its duration minus the time covered by its children. */
@@ -140,8 +159,8 @@
       event.fields.get("message") ||
       (name === "exception" ? span.exception : name) ||
       [...event.fields].map(([key, value]) => `${key}=${value}`).join(" ");
-    const record = event.fields.has("level");
-    return { time: event.time, service: span.service, spanId: span.id, severity, message, record };
+    const exception = name === "exception";
+    return { time: event.time, service: span.service, spanId: span.id, severity, message, exception };
   }
 
   /** The facts a row shows without opening it: SQL, HTTP, app.* values, the failure. */
@@ -191,59 +210,91 @@
 
   /**
    * The span that explains the trace, and one sentence about it, from the trace alone:
-   * the deepest failed span (where the failure started); else a client span much longer than
-   * the server span under it (a wait outside the server); else the span with the longest
-   * self time.
+   * 1. where a failure started: a failed span with no failed span under it;
+   * 2. else a call that waited outside its server: a client span whose server spans account
+   *    for less than half of it, by at least NOTICEABLE_WAIT_US (durations only, so clocks
+   *    that differ between machines do not matter);
+   * 3. else the span with the longest self time, when it is at least STANDS_OUT of the trace.
+   * Nothing is marked when nothing stands out.
    */
   function whatToNotice(trace) {
+    if (!trace.spans.length) return { span: null, reason: "none", sentence: "" };
     const total = Math.max(trace.end - trace.start, 1);
-    const failed = trace.spans.filter((span) => span.error);
-    if (failed.length) {
-      const origin = failed.reduce((a, b) => (b.depth > a.depth ? b : a));
+    const origins = trace.spans
+      .filter((span) => span.error && !span.children.some(failsWithin))
+      .sort((a, b) => a.end - b.end);
+    if (origins.length) {
+      const [origin, ...elsewhere] = origins;
       const why = failureOf(origin).replace(/\.+$/, "");
-      const others = failed.length - 1;
+      const passing = ancestorsOf(origin).filter((span) => span.error).length;
       return {
         span: origin,
         reason: "error",
         sentence:
           `The failure started in ${describe(origin)}${why ? `: ${why}` : ""}.` +
-          (others ? ` The other ${others} red span${others > 1 ? "s" : ""} only pass it on.` : ""),
+          (passing === 1 ? " The red span above it only passes it on." : "") +
+          (passing > 1 ? ` The ${passing} red spans above it only pass it on.` : "") +
+          (elsewhere.length ? ` ${count(elsewhere.length, "other failure")} started elsewhere.` : ""),
       };
     }
     const waits = trace.spans
-      .filter((span) => span.kind === "client" && serverUnder(span))
-      .filter((span) => span.self >= NOTICEABLE_WAIT_US && span.self >= span.duration / 2)
-      .sort((a, b) => b.self - a.self);
+      .filter((span) => span.kind === "client" && serversUnder(span).length)
+      .map((call) => ({ call, outside: call.duration - sum(serversUnder(call)) }))
+      .filter(({ call, outside }) => outside >= NOTICEABLE_WAIT_US && outside >= call.duration / 2)
+      .sort((a, b) => b.outside - a.outside);
     if (waits.length) {
-      const [call, ...others] = waits;
-      const server = serverUnder(call);
+      const [{ call, outside }, ...others] = waits;
+      const served = sum(serversUnder(call));
+      const server = serversUnder(call)[0].service;
       return {
         span: call,
         reason: "client-wait",
         sentence:
-          `${describe(call)} took ${ms(call.duration)}, but ${server.service} spent only ` +
-          `${ms(server.duration)} on it: ${ms(call.self)} passed outside the server span ` +
-          `(the network, a queue, or a wait before ${server.service}'s code ran).` +
-          (others.length
-            ? ` ${others.length} other call${others.length > 1 ? "s" : ""} waited the same way.`
-            : ""),
+          `${describe(call)} took ${ms(call.duration)}, but ${server} spent only ${ms(served)} ` +
+          `on it: ${ms(outside)} passed outside the server span (the network, a queue, or a ` +
+          `wait before ${server}'s code ran).` +
+          (others.length ? ` ${count(others.length, "other call")} waited the same way.` : ""),
       };
     }
-    const slowest = trace.spans.reduce((a, b) => (b.self > a.self ? b : a));
+    const slowest = trace.spans.reduce((a, b) => (b.self > a.self ? b : a), trace.spans[0]);
+    if (slowest.self / total >= STANDS_OUT) {
+      return {
+        span: slowest,
+        reason: "self-time",
+        sentence:
+          `Most of this trace is ${describe(slowest)} itself: ${ms(slowest.self)} of ` +
+          `${ms(total)}, not counting the spans under it.`,
+      };
+    }
     return {
-      span: slowest,
-      reason: "self-time",
+      span: null,
+      reason: "none",
       sentence:
-        slowest.self / total >= STANDS_OUT
-          ? `Most of this trace is ${describe(slowest)} itself: ${ms(slowest.self)} of ` +
-            `${ms(total)}, not counting the spans under it.`
-          : `No single span stands out: the most time spent in one span itself is ` +
-            `${ms(slowest.self)} of ${ms(total)}, in ${describe(slowest)}.`,
+        `Nothing stands out: the time is spread over the spans; the most spent in one span ` +
+        `itself is ${ms(slowest.self)} of ${ms(total)}, in ${describe(slowest)}.`,
     };
   }
 
-  function serverUnder(span) {
-    return span.children.find((child) => child.kind === "server");
+  function failsWithin(span) {
+    return span.error || span.children.some(failsWithin);
+  }
+
+  function ancestorsOf(span) {
+    const found = [];
+    for (let up = span.parent; up && !found.includes(up); up = up.parent) found.push(up);
+    return found;
+  }
+
+  function serversUnder(span) {
+    return span.children.filter((child) => child.kind === "server");
+  }
+
+  function sum(spans) {
+    return spans.reduce((total, span) => total + span.duration, 0);
+  }
+
+  function count(n, noun) {
+    return `${n} ${noun}${n > 1 ? "s" : ""}`;
   }
 
   function detailsTable(span, trace) {
@@ -300,8 +351,9 @@
     const duration = element("span", "span-duration", ms(span.duration));
     const lane = element("div", "lane");
     const bar = element("div", "bar");
-    bar.style.left = `${((span.start - trace.start) / total) * 100}%`;
-    bar.style.width = `${Math.max((span.duration / total) * 100, 0.4)}%`;
+    const offset = ((span.start - trace.start) / total) * 100;
+    bar.style.left = `${offset}%`;
+    bar.style.width = `${Math.min(Math.max((span.duration / total) * 100, 0.4), 100 - offset)}%`;
     bar.style.background = colourOf(span.service);
     lane.append(bar);
     timing.append(duration, lane);
@@ -377,9 +429,25 @@
     container.replaceChildren(line);
   }
 
+  /** One look at `/api/traces/<id>`: {status, answer}; a look that hangs is given up. */
+  async function look(traceId) {
+    try {
+      const response = await fetch(`/api/traces/${traceId}`, {
+        cache: "no-store",
+        signal: AbortSignal.timeout(LOOK_TIMEOUT_MS),
+      });
+      return { status: response.status, answer: await response.json() };
+    } catch {
+      return { status: 0, answer: null };
+    }
+  }
+
   /**
    * Look up `traceId` on this origin until it stops growing, drawing each look.
-   * Resolves to "complete", "incomplete", "not-found", "no-source" or "replaced".
+   * Complete: QUIET_LOOKS looks in a row found nothing new, and no span waits for its parent
+   * or an HTTP call for its server span (or, for calls to a service nobody traces,
+   * UNANSWERED_QUIET_LOOKS looks). Resolves to "complete", "incomplete", "not-found",
+   * "no-source" or "replaced".
    */
   async function watch(container, traceId, { link = null } = {}) {
     const started = performance.now();
@@ -389,41 +457,41 @@
     showMessage(container, "arriving", "Waiting for the trace's spans…");
     // Stops when the container leaves the page (its result box was redrawn by a new click).
     while (container.isConnected) {
-      let answer = null;
-      let status = 0;
-      try {
-        const response = await fetch(`/api/traces/${traceId}`, { cache: "no-store" });
-        status = response.status;
-        answer = await response.json();
-      } catch {
-        answer = null;
-      }
-      // The frontend's own errors (Jaeger's have `errors`): nothing to draw, so say why once.
+      const { status, answer } = await look(traceId);
+      // The frontend's own answers (Jaeger's carry `errors`): no source of traces here, or a
+      // request it refuses; a failing upstream (5xx) may recover, so it is asked again.
       if (answer && answer.error === "no_trace_source") {
         container.replaceChildren();
         return "no-source";
       }
-      if (answer && answer.error) {
+      if (answer && answer.error && status >= 400 && status < 500) {
         showMessage(container, "not-found", answer.message || answer.error, link);
         return "no-source";
       }
-      const found = status === 200 && answer && answer.data && answer.data[0];
-      if (found) {
-        trace = readTrace(answer.data[0]);
-        const size = trace.spans.length + trace.logs.length;
-        quiet = size === seen && !trace.missingParents ? quiet + 1 : 0;
-        seen = size;
-        if (quiet >= QUIET_LOOKS) {
-          render(container, trace, {
-            className: "complete",
-            text: "Complete: no new span arrived in the last looks.",
-          });
-          return "complete";
+      try {
+        const data = status === 200 && answer && answer.data && answer.data[0];
+        const read = data ? readTrace(data) : null;
+        if (read && read.spans.length) {
+          trace = read;
+          const size = trace.spans.length + trace.logs.length;
+          quiet = size === seen ? quiet + 1 : 0;
+          seen = size;
+          const waiting = trace.missingParents > 0;
+          const unanswered = trace.unansweredCalls > 0;
+          if (quiet >= QUIET_LOOKS && !waiting && (!unanswered || quiet >= UNANSWERED_QUIET_LOOKS)) {
+            render(container, trace, {
+              className: "complete",
+              text: unanswered
+                ? "Complete, though some calls have no server span (their service did not answer, or is not traced)."
+                : "Complete: no new span arrived in the last looks.",
+            });
+            return "complete";
+          }
+          render(container, trace, { className: "arriving", text: "Spans are still arriving…" });
         }
-        render(container, trace, {
-          className: "arriving",
-          text: "Spans are still arriving…",
-        });
+      } catch (error) {
+        showMessage(container, "not-found", `This trace could not be read: ${error}.`, link);
+        return "incomplete";
       }
       if (performance.now() - started > GIVE_UP_MS) {
         if (trace) {

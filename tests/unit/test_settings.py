@@ -7,6 +7,7 @@ from importlib.metadata import entry_points
 import pytest
 from sqlalchemy import make_url
 
+from shared.log_lines import LogLineExporter
 from shared.scenarios import Scenario
 from shared.settings import DEFAULT_SQLITE_URL, ConfigError, Settings
 from shared.span_lines import SpanLineExporter
@@ -144,6 +145,8 @@ def test_signoz_token_joins_the_standard_headers() -> None:
     assert alone["OTEL_EXPORTER_OTLP_HEADERS"] == "signoz-access-token=s3cret"
 
 
-def test_span_lines_exporter_is_registered_by_name() -> None:
-    (entry_point,) = entry_points(group="opentelemetry_traces_exporter", name="span_lines")
-    assert entry_point.load() is SpanLineExporter
+def test_the_line_exporters_are_registered_by_name() -> None:
+    (spans,) = entry_points(group="opentelemetry_traces_exporter", name="span_lines")
+    assert spans.load() is SpanLineExporter
+    (logs,) = entry_points(group="opentelemetry_logs_exporter", name="log_lines")
+    assert logs.load() is LogLineExporter
