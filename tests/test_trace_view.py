@@ -142,7 +142,7 @@ def test_the_order_click_shows_its_whole_trace_with_the_sql_without_opening_anyt
     )
     assert set(colours) == {"frontend", "order-service", "user-service"}
     assert len(set(colours.values())) == 3
-    expect(view.locator(".axis .tick")).to_have_count(5)
+    expect(view.locator(".axis .tick")).to_have_count(4)
     # Details open as a key/value table.
     insert = rows.filter(has=page.locator(".fact.sql", has_text="INSERT INTO orders"))
     insert.locator("summary").click()

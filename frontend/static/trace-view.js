@@ -321,7 +321,7 @@
 
   function axis(total) {
     const scale = element("div", "axis");
-    for (const share of [0, 0.25, 0.5, 0.75, 1]) {
+    for (const share of [0, 1 / 3, 2 / 3, 1]) {
       const tick = element("span", "tick", share ? ms(total * share) : "0");
       tick.style.left = `${share * 100}%`;
       scale.append(tick);
