@@ -7,8 +7,10 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from shared.launch.process import NotReady, wait_until_ready
-from tests.stack import ROOT, free_port
+from tests.stack import ROOT, ServiceProcess, base_env, free_port
 
 NGINX = "/usr/sbin/nginx"
 TEMPLATE = ROOT / "frontend" / "nginx" / "default.conf.template"
@@ -81,3 +83,23 @@ http {{
         if self.process is not None:
             self.process.terminate()
             self.process.wait(10)
+
+
+def start_frontend(
+    kind: str, variables: Mapping[str, str], workdir: Path
+) -> ServiceProcess | NginxFrontend:
+    """The page's origin, started and ready: ``python-server`` (``make run``'s) or ``nginx``.
+
+    nginx gets the image's default for ``JAEGER_QUERY_URL`` when ``variables`` has none: an
+    address where nothing answers.
+    """
+    if kind == "nginx":
+        if not Path(NGINX).exists():
+            pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
+        nowhere = f"http://127.0.0.1:{free_port()}"
+        return NginxFrontend(workdir, {"JAEGER_QUERY_URL": nowhere, **variables}).start()
+    return (
+        ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")
+        .start()
+        .wait_ready()
+    )

@@ -13,6 +13,7 @@ page, and waits until each click's trace under its result says it is complete:
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def main() -> int:
                 page.set_default_timeout(TIMEOUT_MS)
                 page.goto(frontend.url)
                 user = click(page, "Create User", "create-user-result")
-                user_id = int(user.locator("pre").inner_text().split('"id": ')[1].split(",")[0])
+                user_id = int(json.loads(user.locator("pre").inner_text())["id"])
                 page.get_by_label("Amount (dollars)").fill("1000")
                 click(page, "Transfer Fund", "transfer-result")
                 page.get_by_label("Product").select_option(label="T-shirt — $25.00")

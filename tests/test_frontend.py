@@ -18,9 +18,9 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Locator, Page, Response, expect
 
-from tests.nginx_frontend import NGINX, NginxFrontend
+from tests.nginx_frontend import NginxFrontend, start_frontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
-from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
+from tests.stack import ROOT, ServiceProcess, Stack, base_env
 from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
 
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
@@ -56,17 +56,7 @@ def frontend(
         "COLLECTOR_OTLP_HTTP_URL": receiver.http_endpoint,
         "TRACE_UI_URL": TRACE_UI,
     }
-    workdir = tmp_path_factory.mktemp("frontend")
-    server: ServiceProcess | NginxFrontend
-    if request.param == "nginx":
-        if not Path(NGINX).exists():
-            pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
-        # As the image's default: nothing answers at JAEGER_QUERY_URL (no Jaeger here).
-        nowhere = f"http://127.0.0.1:{free_port()}"
-        server = NginxFrontend(workdir, {**variables, "JAEGER_QUERY_URL": nowhere}).start()
-    else:
-        server = ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")
-        server.start().wait_ready()
+    server = start_frontend(request.param, variables, tmp_path_factory.mktemp("frontend"))
     yield server
     server.stop()
 

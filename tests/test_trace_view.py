@@ -29,7 +29,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from shared.launch.local import load_environment
 from shared.log_lines import read_trace_logs
 from shared.span_lines import read_trace
-from tests.nginx_frontend import NGINX, NginxFrontend
+from tests.nginx_frontend import start_frontend
 from tests.stack import ServiceProcess, Stack, base_env, free_port
 
 UI_TIMEOUT_MS = 20_000
@@ -295,15 +295,7 @@ def jaeger_frontend(
         "TRACE_UI_URL": "http://localhost:16686/trace/{trace_id}",
         "JAEGER_QUERY_URL": jaeger_query,
     }
-    workdir = tmp_path_factory.mktemp("jaeger-frontend")
-    server: ServiceProcess | NginxFrontend
-    if request.param == "nginx":
-        if not Path(NGINX).exists():
-            pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
-        server = NginxFrontend(workdir, variables).start()
-    else:
-        server = ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")
-        server.start().wait_ready()
+    server = start_frontend(request.param, variables, tmp_path_factory.mktemp("jaeger-frontend"))
     yield server.url
     server.stop()
 

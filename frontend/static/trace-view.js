@@ -94,11 +94,9 @@
       if (parent) parent.children.push(span);
       else roots.push(span);
     }
+    // Depth-first from the roots; the tree has no loops (cut above), so every span is reached once.
     const ordered = [];
-    const visited = new Set();
     const visit = (span, depth) => {
-      if (visited.has(span)) return;
-      visited.add(span);
       span.depth = depth;
       ordered.push(span);
       span.children.sort((a, b) => a.start - b.start).forEach((child) => visit(child, depth + 1));
