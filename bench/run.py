@@ -46,11 +46,10 @@ from bench import span_cost
 from bench.distro import DEFAULT_VENV, GUNICORN_CONFIG, DistroVenv, ensure_venv
 from bench.receiver import CountingReceiver, Counts, settle
 from shared.db import create_db_engine
-from shared.init_db import init_db
+from shared.init_db import SCHEMA, init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import NotReady, start_service, wait_until_ready
-from shared.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"
@@ -170,7 +169,7 @@ def reset_database(url: str) -> None:
         connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`"))
     server.dispose()
     engine = create_db_engine(url)
-    Base.metadata.drop_all(engine)
+    SCHEMA.drop_all(engine)
     init_db(engine)
     engine.dispose()
 

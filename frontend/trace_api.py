@@ -17,15 +17,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from frontend.proxy import forward, json_error
-from shared.log_lines import LogLine, read_trace_logs
+from frontend.trace_files import logs_of_trace, spans_of_trace
+from shared.log_lines import LogLine
 from shared.settings import Settings
-from shared.span_lines import SpanLine, read_trace
+from shared.span_lines import SpanLine
 
 bp = Blueprint("trace_api", __name__)
 TRACE_ID = re.compile(r"[0-9a-f]{32}")
@@ -130,30 +130,6 @@ def jaeger_answer(data: list[Mapping[str, Any]], errors: list[Mapping[str, Any]]
     return {"data": data or None, "total": 0, "limit": 0, "offset": 0, "errors": errors}
 
 
-# A trace the page asks for was written moments ago: its lines are near the end of the file,
-# which make run never truncates. They are looked for there first; the whole file is read
-# only for an older trace (a shared /traces/<id> link).
-RECENT_BYTES = 8 * 1024 * 1024
-
-
-def _lines(path: str, trace_id: str) -> list[str]:
-    file = Path(path)
-    if not file.exists():
-        return []
-    needle = f"trace={trace_id} ".encode()
-    with file.open("rb") as lines:
-        size = lines.seek(0, 2)
-        lines.seek(max(0, size - RECENT_BYTES))
-        if size > RECENT_BYTES:
-            lines.readline()  # the rest of a line cut in two
-        found = [line for line in lines if needle in line]
-        if not found and size > RECENT_BYTES:
-            lines.seek(0)
-            found = [line for line in lines if needle in line]
-    # A line being written may end mid-character: replaced, not a failed request.
-    return [line.decode("utf-8", errors="replace") for line in found]
-
-
 @bp.get("/api/traces/<trace_id>")
 def trace(trace_id: str) -> Response:
     """The trace from Jaeger, from the local files, or a 404 saying there is no source."""
@@ -169,10 +145,10 @@ def trace(trace_id: str) -> Response:
             "This page reads traces from Jaeger (JAEGER_QUERY_URL) or the local spans file; "
             "neither is set up here, so follow the trace link to the trace UI.",
         )
-    spans = read_trace(_lines(settings.spans_file, trace_id), trace_id)
+    spans = spans_of_trace(settings.spans_file, trace_id)
     if not spans:
         response = jsonify(jaeger_answer([], [{"code": 404, "msg": "trace not found"}]))
         response.status_code = 404
         return response
-    logs = read_trace_logs(_lines(settings.logs_file, trace_id), trace_id)
+    logs = logs_of_trace(settings.logs_file, trace_id)
     return jsonify(jaeger_answer([jaeger_trace(trace_id, spans, logs)], None))

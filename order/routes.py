@@ -8,22 +8,20 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from order.contract import NewOrder, Order, Product
+from order.metrics import ORDERS
+from order.models import PAID, OrderRecord, ProductRecord, user_balances
 from order.scenarios import run_order_scenarios
 from shared.app import db_session, users_client
-from shared.business_metrics import MONEY_MOVED, ORDERS, count_outcome
-from shared.contract import NewOrder, Order, Product, parse_body
+from shared.contract import parse_body
 from shared.db import rows_affected
 from shared.errors import NotFound, Unprocessable
-from shared.models import Order as OrderRow
-from shared.models import Product as ProductRow
-from shared.models import User as UserRow
+from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
 from shared.spans import business_span
 
 bp = Blueprint("order", __name__)
 log = logging.getLogger(__name__)
-
-PAID = "PAID"
 
 
 @bp.get("/products")
@@ -31,8 +29,10 @@ PAID = "PAID"
 def list_products() -> Response:
     """The catalog, cheapest first."""
     with db_session() as session:
-        rows = session.scalars(select(ProductRow).order_by(ProductRow.price, ProductRow.id))
-        return jsonify([Product.model_validate(row).model_dump() for row in rows])
+        records = session.scalars(
+            select(ProductRecord).order_by(ProductRecord.price, ProductRecord.id)
+        )
+        return jsonify([Product.model_validate(record).model_dump() for record in records])
 
 
 @bp.post("/orders")
@@ -48,9 +48,9 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
         users.get_user(user_id)
         with business_span("insert order", attributes) as span:
             with db_session(writes=True) as session, session.begin():
-                row = _pay_and_record(session, user_id, product_id)
-                span.set_attributes({"app.order.id": row.id, "app.order.price": row.price})
-                placed = Order.model_validate(row)
+                record = _pay_and_record(session, user_id, product_id)
+                span.set_attributes({"app.order.id": record.id, "app.order.price": record.price})
+                placed = Order.model_validate(record)
     MONEY_MOVED.add(placed.price, {"app.flow": "order"})
     log.info("order %s placed: user %s paid %s", placed.id, user_id, placed.price)
     location = url_for("order.get_order", order_id=placed.id)
@@ -62,30 +62,32 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
 def get_order(order_id: int) -> Response:
     """Read an order."""
     with db_session() as session:
-        row = session.get(OrderRow, order_id)
-        if row is None:
+        record = session.get(OrderRecord, order_id)
+        if record is None:
             raise NotFound(f"Order {order_id} does not exist.", code="order_not_found")
-        return jsonify(Order.model_validate(row).model_dump())
+        return jsonify(Order.model_validate(record).model_dump())
 
 
-def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRow:
+def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRecord:
     """Debit the product's price and insert the order, inside the caller's transaction.
 
     The debit is one conditional UPDATE (``amount >= price``): the database checks and
     debits atomically, so concurrent orders can never overdraw the balance.
     """
-    product = session.get(ProductRow, product_id)
+    product = session.get(ProductRecord, product_id)
     if product is None:
         raise NotFound(f"Product {product_id} does not exist.", code="product_not_found")
     run_order_scenarios(session, user_id)
     debited = rows_affected(
         session,
-        update(UserRow)
-        .where(UserRow.id == user_id, UserRow.amount >= product.price)
-        .values(amount=UserRow.amount - product.price),
+        update(user_balances)
+        .where(user_balances.c.id == user_id, user_balances.c.amount >= product.price)
+        .values(amount=user_balances.c.amount - product.price),
     )
     if not debited:
-        balance = session.scalar(select(UserRow.amount).where(UserRow.id == user_id))
+        balance = session.scalar(
+            select(user_balances.c.amount).where(user_balances.c.id == user_id)
+        )
         if balance is None:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
         missing = product.price - balance
@@ -97,7 +99,7 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRow
             balance=balance,
             missing=missing,
         )
-    order = OrderRow(
+    order = OrderRecord(
         user_id=user_id,
         product_id=product.id,
         product_name=product.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
-from shared.models import User
+from order.models import user_balances
 from shared.scenarios import Scenario, app_settings, is_active
 from shared.spans import business_span
 
@@ -32,5 +32,7 @@ def _lock_user_row_and_hold_it(session: Session, user_id: int, hold_s: float) ->
     in ``SELECT ... FOR UPDATE``, on SQLite (one writer at a time) in ``BEGIN IMMEDIATE``.
     """
     with business_span("lock user row", {"app.user.id": user_id}):
-        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        session.execute(
+            select(user_balances.c.id).where(user_balances.c.id == user_id).with_for_update()
+        )
         session.execute(slow_statement(hold_s))

@@ -7,16 +7,17 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, current_app, jsonify, request
 from flask_cors import CORS
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contract import IdConverter
 from shared.db import create_db_engine, writer
-from shared.error_handlers import error_response, register_error_handlers
-from shared.errors import ApiError
+from shared.errors import ApiError, ServiceUnavailable, as_api_error
 from shared.openapi import serve_openapi
 from shared.settings import Settings
+from shared.spans import mark_span_failed
 from shared.users_client import UsersClient
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def create_service_app(
     app.extensions["readiness_checks"] = {}
     app.url_map.converters["id"] = IdConverter
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    register_error_handlers(app)
+    app.register_error_handler(Exception, _error_response)
     # CORS for the configured origins only: others get no CORS headers, so browsers refuse.
     # (The traceresponse propagator exposes its own header to the page.)
     CORS(
@@ -132,7 +133,38 @@ def _readyz() -> Response:
     if all(result == "ok" for result in results.values()):
         return jsonify(status="ready", service=current_app.config["SERVICE_NAME"], checks=results)
     failed = ", ".join(name for name, result in results.items() if result != "ok")
-    return error_response(503, "not_ready", f"Not ready: {failed} unavailable.", checks=results)
+    return error_response(
+        ServiceUnavailable(f"Not ready: {failed} unavailable.", code="not_ready", checks=results)
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    """The one error body every service returns."""
+    response = jsonify(error.body().model_dump())
+    response.status_code = error.status
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _error_response(exc: Exception) -> Response:
+    """Every exception a request raises (werkzeug's 404, 405, 413 too), as the JSON error.
+
+    A failure (5xx) also marks the current span failed, so the trace shows where it started,
+    and is logged; a refusal (4xx) is the client's and is logged where it is counted.
+    """
+    error = as_api_error(exc)
+    if error.outcome == "failed":
+        mark_span_failed(trace.get_current_span(), exc)
+        if error.code == "internal_error":
+            log.exception("unhandled error")
+        else:
+            log.warning("%s: %s", error.code, getattr(exc, "orig", None) or error.message)
+    response = error_response(error)
+    allowed = getattr(exc, "valid_methods", None)
+    if error.status == 405 and allowed:
+        response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def _vary_on_origin(response: Response) -> Response:

@@ -1,13 +1,16 @@
-"""The API's contract: one pydantic model per request and response body.
+"""The API's contract: what every body shares, and the users service's bodies two services use.
 
-Request bodies are validated against these models (strict: no ``"100"`` for 100, no ``1.5``,
-no ``true``; unknown fields refused), responses are built from them, and each service's
-``/openapi.json`` is generated from them: the three cannot drift apart.
+Each service declares its own request and response bodies on :class:`Body` (``users/contract.py``,
+``payment/contract.py``, ``order/contract.py``). Request bodies are validated against them
+(strict: no ``"100"`` for 100, no ``1.5``, no ``true``; unknown fields refused), responses are
+built from them, and each service's ``/openapi.json`` is generated from them: the three cannot
+drift apart. ``User`` and ``Credit`` live here because payment and order call the users service
+with them (``shared.users_client``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -15,7 +18,6 @@ from pydantic_core import ErrorDetails
 from werkzeug.routing import IntegerConverter, Map
 
 from shared.errors import BadRequest
-from shared.models import ACCOUNT_MAX, USER_NAME_MAX
 
 # Ids fit a signed 64-bit column with room to spare; longer digit strings are simply unknown.
 MAX_ID = 10**18 - 1
@@ -25,7 +27,6 @@ MAX_AMOUNT_CENTS = 1_000_000_000
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT_CENTS, description="cents")]
 Balance = Annotated[int, Field(ge=0, description="cents")]
-Price = Annotated[int, Field(ge=1, description="cents")]
 # Non-blank, no control characters, no surrounding spaces: the schema says exactly what the
 # service accepts (the page trims what a person types).
 _TEXT_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
@@ -43,60 +44,22 @@ class Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, from_attributes=True)
 
 
-class NewUser(Body):
-    """A new user: a name and an account; the balance starts at zero."""
-
-    user_name: Annotated[str, text(USER_NAME_MAX)]
-    account: Annotated[str, text(ACCOUNT_MAX)]
-
-
 class User(Body):
     """A user and their balance."""
+
+    # The JSON keeps the Go sample's name for the balance, "amount"; Python says what it is.
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
     id: Id
     user_name: str
     account: str
-    amount: Balance
+    balance: Balance = Field(alias="amount")
 
 
 class Credit(Body):
-    """A credit or a transfer: the amount, in cents, to add to a balance."""
+    """A credit: the amount, in cents, to add to the user's balance."""
 
     amount: Amount
-
-
-class Transfer(Body):
-    """What a transfer did: the amount moved and the user's new balance."""
-
-    user_id: Id
-    amount: Amount
-    balance: Balance
-
-
-class Product(Body):
-    """An item of the catalog."""
-
-    id: Id
-    name: str
-    price: Price
-
-
-class NewOrder(Body):
-    """An order to place: one product for one user (the price is the catalog's)."""
-
-    user_id: Id
-    product_id: Id
-
-
-class Order(Body):
-    """A paid order."""
-
-    id: Id
-    user_id: Id
-    product_id: Id
-    product_name: str
-    price: Price
-    status: Literal["PAID"]
 
 
 class Error(BaseModel):

@@ -1,13 +1,21 @@
-"""The database engine: one pool per process, created after gunicorn forks."""
+"""The database: the one declarative base of the schema, and one pool per process (created
+after gunicorn forks).
+
+Each service declares the tables it owns on :class:`Base` (``users/models.py``,
+``order/models.py``); ``init-db`` imports them all and creates the one schema.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from sqlalchemy import Engine, Update, create_engine, event, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, Engine, Integer, Update, create_engine, event, make_url
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
+
+# Balances and prices are integer cents; BIGINT keeps large balances exact.
+Cents = BigInteger().with_variant(Integer(), "sqlite")
 
 # How long a SQLite writer waits for the file lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -15,6 +23,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 WRITE_OPTION = "demo_writes"
 # How long a MySQL statement waits for a row lock before failing (the default is 50 s).
 MYSQL_LOCK_WAIT_TIMEOUT_S = 10
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every table of the demo, whichever service owns it."""
 
 
 def create_db_engine(url: str) -> Engine:

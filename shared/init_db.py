@@ -12,15 +12,26 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, ForeignKeyConstraint, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from shared.db import create_db_engine
-from shared.models import SEED_PRODUCTS, Base, Product
+from order.models import SEED_PRODUCTS, OrderRecord, ProductRecord
+from shared.db import Base, create_db_engine
 from shared.settings import ConfigError, Settings, describe_database
+from users.models import UserRecord
 
 log = logging.getLogger("init-db")
+
+# The one schema: each service declares the tables it owns on the one base, and importing
+# their models here is what gathers them all.
+SCHEMA = Base.metadata
+SERVICE_MODELS = (UserRecord, ProductRecord, OrderRecord)
+# The one key that crosses services (an order's user), declared where both tables are known:
+# the order service itself never loads users/, so its model cannot name the users table.
+SCHEMA.tables[OrderRecord.__tablename__].append_constraint(
+    ForeignKeyConstraint(["user_id"], [UserRecord.id])
+)
 
 
 def init_db(engine: Engine) -> int:
@@ -41,11 +52,11 @@ def init_db(engine: Engine) -> int:
 
 
 def _create_schema_and_seed(engine: Engine) -> int:
-    Base.metadata.create_all(engine)
+    SCHEMA.create_all(engine)
     with Session(engine) as session, session.begin():
-        existing = set(session.scalars(select(Product.id)))
+        existing = set(session.scalars(select(ProductRecord.id)))
         missing = [
-            Product(id=pid, name=name, price=price)
+            ProductRecord(id=pid, name=name, price=price)
             for pid, name, price in SEED_PRODUCTS
             if pid not in existing
         ]

@@ -11,21 +11,15 @@ The exporter is registered in the ``opentelemetry_logs_exporter`` entry-point gr
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 from shared.settings import Settings
-from shared.span_lines import LineFile, format_timestamp, parse_timestamp
-
-_LINE = re.compile(
-    r"^(?P<time>\S+) (?P<service>\S+) trace=(?P<trace_id>[0-9a-f]{32}|-) "
-    r"span=(?P<span_id>[0-9a-f]{16}|-) (?P<severity>\S+) (?P<message>\".*\")$"
-)
+from shared.span_lines import LineFile, format_timestamp
 
 
 @dataclass(frozen=True)
@@ -45,33 +39,6 @@ class LogLine:
             f"span={self.span_id or '-'} {self.severity} "
             f"{json.dumps(self.message, ensure_ascii=False)}"
         )
-
-
-def parse_log_line(line: str) -> LogLine | None:
-    """The record a line describes, or ``None`` for anything else."""
-    match = _LINE.match(line.rstrip("\n"))
-    if match is None:
-        return None
-    try:
-        message = json.loads(match["message"])
-    except json.JSONDecodeError:
-        return None
-    trace_id, span_id = match["trace_id"], match["span_id"]
-    return LogLine(
-        time_ns=parse_timestamp(match["time"]),
-        service=match["service"],
-        trace_id=None if trace_id == "-" else trace_id,
-        span_id=None if span_id == "-" else span_id,
-        severity=match["severity"],
-        message=str(message),
-    )
-
-
-def read_trace_logs(lines: Iterable[str], trace_id: str) -> list[LogLine]:
-    """Every record of ``trace_id`` in ``lines``, in time order."""
-    needle = f"trace={trace_id} "
-    records = [parse_log_line(line) for line in lines if needle in line]
-    return sorted((r for r in records if r is not None), key=lambda record: record.time_ns)
 
 
 def log_line(data: ReadableLogRecord) -> LogLine:

@@ -20,14 +20,22 @@ from shared.settings import Scenario
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-__all__ = ["BAGGAGE_KEY", "Scenario", "ScenarioSpanProcessor", "is_active", "scenario_in"]
+__all__ = [
+    "BAGGAGE_KEY",
+    "Scenario",
+    "ScenarioSpanProcessor",
+    "is_active",
+    "requested_scenario",
+    "scenario_in",
+]
 
 BAGGAGE_KEY = "demo.scenario"
 SPAN_ATTRIBUTE = "app.scenario"
 
 
-def parse_scenario(value: object) -> Scenario | None:
-    """The scenario a baggage value names, or ``None`` for anything else."""
+def requested_scenario(ctx: Context | None = None) -> Scenario | None:
+    """The scenario the baggage of ``ctx`` names, or ``None`` (no baggage, or no such name)."""
+    value = baggage.get_baggage(BAGGAGE_KEY, ctx)
     if not isinstance(value, str):
         return None
     try:
@@ -38,7 +46,7 @@ def parse_scenario(value: object) -> Scenario | None:
 
 def scenario_in(ctx: Context | None = None) -> Scenario | None:
     """The scenario of the request being served: its baggage, else the configured default."""
-    requested = parse_scenario(baggage.get_baggage(BAGGAGE_KEY, ctx))
+    requested = requested_scenario(ctx)
     if requested is not None:
         return requested
     return app_settings().default_scenario if has_app_context() else None
@@ -56,7 +64,12 @@ def is_active(scenario: Scenario) -> bool:
 
 
 class ScenarioSpanProcessor(SpanProcessor):
-    """Puts ``app.scenario`` on every span started under a scenario, so traces can be filtered."""
+    """Puts ``app.scenario`` on every span started under a scenario, so traces can be filtered.
+
+    Not the contrib ``BaggageSpanProcessor``: it copies raw baggage entries under their own key
+    (``demo.scenario``), unknown names included, and cannot label the configured default scenario
+    of a request that carries no baggage. This one labels exactly the scenario that applies.
+    """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         scenario = scenario_in(parent_context)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,13 +24,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from shared.settings import Settings
-
-_LINE = re.compile(
-    r"^(?P<start>\S+) (?P<service>\S+) trace=(?P<trace_id>[0-9a-f]{32}) "
-    r"span=(?P<span_id>[0-9a-f]{16}) parent=(?P<parent_id>[0-9a-f]{16}|-) "
-    r'(?P<kind>[A-Z]+) "(?P<name>.*)" (?P<duration_ms>[0-9.]+)ms (?P<status>[A-Z]+)'
-    r"(?: (?P<attributes>.*))?$"
-)
 
 
 @dataclass(frozen=True)
@@ -69,56 +61,6 @@ def format_timestamp(time_ns: int) -> str:
     """Nanoseconds since the epoch as UTC ISO 8601, to the microsecond."""
     moment = datetime.fromtimestamp(time_ns / 1e9, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
-
-
-def parse_timestamp(stamp: str) -> int:
-    """:func:`format_timestamp` back to nanoseconds."""
-    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1e6) * 1000
-
-
-_KEY = re.compile(r" *([^\s=]+)=")
-_VALUE = json.JSONDecoder()
-
-
-def parse_attributes(text: str) -> dict[str, object]:
-    """``key=<json> key=<json> ...`` back to a mapping (lists come back as lists)."""
-    attributes: dict[str, object] = {}
-    position = 0
-    while (key := _KEY.match(text, position)) is not None:
-        try:
-            value, position = _VALUE.raw_decode(text, key.end())
-        except json.JSONDecodeError:
-            break  # not a line this exporter wrote: keep what was read
-        attributes[key[1]] = value
-    return attributes
-
-
-def parse_span_line(line: str) -> SpanLine | None:
-    """The span a line describes, or ``None`` for anything else."""
-    match = _LINE.match(line.rstrip("\n"))
-    if match is None:
-        return None
-    parent = match["parent_id"]
-    return SpanLine(
-        start_ns=parse_timestamp(match["start"]),
-        service=match["service"],
-        trace_id=match["trace_id"],
-        span_id=match["span_id"],
-        parent_id=None if parent == "-" else parent,
-        kind=match["kind"],
-        name=match["name"],
-        duration_ms=float(match["duration_ms"]),
-        status=match["status"],
-        attributes=parse_attributes(match["attributes"] or ""),
-    )
-
-
-def read_trace(lines: Iterable[str], trace_id: str) -> list[SpanLine]:
-    """Every span of ``trace_id`` in ``lines``, in start order."""
-    needle = f"trace={trace_id} "
-    spans = [parse_span_line(line) for line in lines if needle in line]
-    return sorted((span for span in spans if span is not None), key=lambda span: span.start_ns)
 
 
 class LineFile:

@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from shared.errors import ApiError
+from shared.errors import as_api_error
 
 _tracer = trace.get_tracer("tracing-demo")
 
@@ -24,20 +24,18 @@ def mark_span_failed(span: Span, exc: BaseException) -> None:
 def business_span(name: str, attributes: Attributes = None) -> Iterator[Span]:
     """A span for one business step.
 
-    A refusal the client caused (a 4xx ``ApiError``) is recorded as ``app.rejected`` and
-    leaves the span's status alone; anything else marks the span failed.
+    A refusal the client caused (a 4xx) is recorded as ``app.rejected`` and leaves the span's
+    status alone; a failure (a 5xx, whatever raised it) marks the span failed.
     """
     with _tracer.start_as_current_span(
         name, attributes=attributes, record_exception=False, set_status_on_exception=False
     ) as span:
         try:
             yield span
-        except ApiError as exc:
-            if exc.status >= 500:
-                mark_span_failed(span, exc)
-            else:
-                span.set_attribute("app.rejected", exc.code)
-            raise
         except Exception as exc:
-            mark_span_failed(span, exc)
+            error = as_api_error(exc)
+            if error.outcome == "refused":
+                span.set_attribute("app.rejected", error.code)
+            else:
+                mark_span_failed(span, exc)
             raise

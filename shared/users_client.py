@@ -18,15 +18,22 @@ from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from shared.contract import User
-from shared.errors import (
-    ApiError,
-    BadGateway,
-    GatewayTimeout,
-    NotFound,
-    ServiceUnavailable,
-    Unprocessable,
-)
+from shared.contract import Credit, User
+from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
+
+
+class BadGateway(ApiError):
+    """The users service answered with something we cannot use."""
+
+    status = 502
+    code = "bad_gateway"
+
+
+class GatewayTimeout(ApiError):
+    """The users service did not answer in time."""
+
+    status = 504
+    code = "gateway_timeout"
 
 
 class _RetryButNotTimeouts(Retry):
@@ -79,7 +86,8 @@ class UsersClient:
 
     def credit(self, user_id: int, amount: int) -> User:
         """Add ``amount`` cents to the user's balance and return the updated user."""
-        return _as_user(self._call("PUT", f"/users/{user_id}", json={"amount": amount}))
+        credit = Credit(amount=amount).model_dump()
+        return _as_user(self._call("PUT", f"/users/{user_id}", json=credit))
 
     def check_health(self) -> None:
         """Raise a gateway error unless the users service answers ``/healthz``."""

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from shared.models import Base
+from shared.init_db import SCHEMA
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, Stack, base_env
@@ -73,7 +73,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     else:
         url = _mysql_url()
         engine = create_engine(url)
-        Base.metadata.drop_all(engine)
+        SCHEMA.drop_all(engine)
         engine.dispose()
     result = run_init_db(url)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,4 @@
-"""Misbehaving network peers: a port that accepts and never answers, and a non-JSON server."""
+"""Misbehaving network peers: a port that accepts and never answers, and canned answers."""
 
 from __future__ import annotations
 
@@ -33,29 +33,35 @@ class BlackHole:
             conn.close()
 
 
-class _HtmlHandler(BaseHTTPRequestHandler):
-    def _answer(self) -> None:
-        body = b"<html>an HTML error page from some proxy</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+class CannedServer:
+    """Answers every request with one fixed status, content type and body."""
 
-    do_GET = do_PUT = _answer  # noqa: N815 - http.server's naming
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+            do_GET = do_PUT = _answer  # noqa: N815 - http.server's naming
 
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
 
-class HtmlServer:
-    """Answers every request with 200 and an HTML page: not what a JSON API returns."""
-
-    def __init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _HtmlHandler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self._server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class HtmlServer(CannedServer):
+    """Answers every request with 200 and an HTML page: not what a JSON API returns."""
+
+    def __init__(self) -> None:
+        super().__init__(200, b"<html>an HTML error page from some proxy</html>", "text/html")

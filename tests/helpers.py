@@ -7,8 +7,9 @@ from typing import Any
 import requests
 from sqlalchemy import Engine, func, select
 
-from shared.models import Order, User
+from order.models import OrderRecord
 from tests.stack import Stack
+from users.models import UserRecord
 
 TIMEOUT = 30
 
@@ -35,16 +36,16 @@ def create_user(http: requests.Session, stack: Stack, balance: int = 0) -> dict[
 
 def balance_of(db: Engine, user_id: int) -> int | None:
     with db.connect() as connection:
-        return connection.scalar(select(User.amount).where(User.id == user_id))
+        return connection.scalar(select(UserRecord.balance).where(UserRecord.id == user_id))
 
 
 def orders_of(db: Engine, user_id: int) -> list[tuple[int, int, str]]:
     """(product_id, price, status) of every order the user has, oldest first."""
     with db.connect() as connection:
         rows = connection.execute(
-            select(Order.product_id, Order.price, Order.status)
-            .where(Order.user_id == user_id)
-            .order_by(Order.id)
+            select(OrderRecord.product_id, OrderRecord.price, OrderRecord.status)
+            .where(OrderRecord.user_id == user_id)
+            .order_by(OrderRecord.id)
         )
         return [(row.product_id, row.price, row.status) for row in rows]
 
@@ -53,9 +54,11 @@ def snapshot(db: Engine) -> dict[str, Any]:
     """Everything that a bad request must leave untouched."""
     with db.connect() as connection:
         return {
-            "users": connection.scalar(select(func.count()).select_from(User)),
-            "orders": connection.scalar(select(func.count()).select_from(Order)),
-            "total_balance": connection.scalar(select(func.coalesce(func.sum(User.amount), 0))),
+            "users": connection.scalar(select(func.count()).select_from(UserRecord)),
+            "orders": connection.scalar(select(func.count()).select_from(OrderRecord)),
+            "total_balance": connection.scalar(
+                select(func.coalesce(func.sum(UserRecord.balance), 0))
+            ),
         }
 
 

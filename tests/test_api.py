@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from sqlalchemy import Engine
 
-from shared.models import SEED_PRODUCTS
+from order.models import SEED_PRODUCTS
 from tests.conftest import run_init_db
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import ServiceProcess, Stack, base_env

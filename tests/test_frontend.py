@@ -28,7 +28,7 @@ UI_TIMEOUT_MS = 20_000
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # What each result box says about its click: the time its API calls took, measured in the page.
 TOOK = re.compile(r"^took (\d+) ms$")
-# The catalog (shared.models.SEED_PRODUCTS, prices in cents) as the page shows it, in dollars.
+# The catalog (order.models.SEED_PRODUCTS, prices in cents) as the page shows it, in dollars.
 CATALOG_IN_DOLLARS = [
     "Coffee mug — $12.00",
     "T-shirt — $25.00",

@@ -13,7 +13,7 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from shared.models import SEED_PRODUCTS, Product
+from order.models import SEED_PRODUCTS, ProductRecord
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
 from tests.helpers import TIMEOUT, trace_id_of
@@ -29,7 +29,9 @@ def test_init_db_is_idempotent(database_url: str, db: Engine) -> None:
     assert again.returncode == 0, again.stderr
     assert "0 seed products added" in again.stderr
     with db.connect() as connection:
-        assert connection.scalar(select(func.count()).select_from(Product)) == len(SEED_PRODUCTS)
+        assert connection.scalar(select(func.count()).select_from(ProductRecord)) == len(
+            SEED_PRODUCTS
+        )
 
 
 def test_concurrent_init_db_runs_on_a_fresh_mysql_database_all_succeed(mysql_url: str) -> None:
@@ -57,7 +59,7 @@ def test_concurrent_init_db_runs_on_a_fresh_mysql_database_all_succeed(mysql_url
         assert sum(f"({len(SEED_PRODUCTS)} seed products added)" in out for out in outputs) == 1
         engine = create_engine(fresh_url)
         with engine.connect() as connection:
-            count = connection.scalar(select(func.count()).select_from(Product))
+            count = connection.scalar(select(func.count()).select_from(ProductRecord))
         engine.dispose()
         assert count == len(SEED_PRODUCTS)
     finally:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from shared.models import Order, User
+from order.models import OrderRecord
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
+from users.models import UserRecord
 
 # The one locustfile: `make load` runs it, and the loadgen image (compose and the kustomize
 # component) carries it.
@@ -40,7 +41,9 @@ def test_load_generator_runs_against_the_page_origin(
     frontend.wait_ready()
     spans_before = len(receiver.spans())
     with db.connect() as connection:
-        last_user_before = int(connection.scalar(select(func.coalesce(func.max(User.id), 0))) or 0)
+        last_user_before = int(
+            connection.scalar(select(func.coalesce(func.max(UserRecord.id), 0))) or 0
+        )
     try:
         result = subprocess.run(
             [
@@ -95,11 +98,13 @@ def test_load_generator_runs_against_the_page_origin(
         )
         with db.connect() as connection:
             balances = connection.scalar(
-                select(func.coalesce(func.sum(User.amount), 0)).where(User.id > last_user_before)
+                select(func.coalesce(func.sum(UserRecord.balance), 0)).where(
+                    UserRecord.id > last_user_before
+                )
             )
             paid = connection.scalar(
-                select(func.coalesce(func.sum(Order.price), 0)).where(
-                    Order.user_id > last_user_before
+                select(func.coalesce(func.sum(OrderRecord.price), 0)).where(
+                    OrderRecord.user_id > last_user_before
                 )
             )
         return credited, int(balances or 0) + int(paid or 0)

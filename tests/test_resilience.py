@@ -17,13 +17,14 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, func, select
 
-from shared.models import Order, User
+from order.models import OrderRecord
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
 from tests.mariadb import ThrowawayMariaDB
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env
+from users.models import UserRecord
 
 PRICE = 1200  # product 1
 QUICK_S = 5.0  # "quickly": generous for a loaded 2-core machine
@@ -144,7 +145,9 @@ def test_database_outage_fails_fast_then_recovers_without_losing_money(
         assert len(recorded) == len(paid)
         engine = create_engine(outage_db.url)
         with engine.connect() as connection:
-            ids = set(connection.scalars(select(Order.id).where(Order.user_id == user["id"])))
+            ids = set(
+                connection.scalars(select(OrderRecord.id).where(OrderRecord.user_id == user["id"]))
+            )
         engine.dispose()
         assert ids == {o.body["id"] for o in paid if o.body}
         final = balance_of(create_engine(outage_db.url), user["id"])
@@ -230,9 +233,13 @@ def test_users_dying_mid_request_every_client_gets_an_answer_and_money_is_conser
 
         def money() -> int:
             with db.connect() as connection:
-                balances = connection.scalar(select(func.sum(User.amount)).where(User.id.in_(ids)))
+                balances = connection.scalar(
+                    select(func.sum(UserRecord.balance)).where(UserRecord.id.in_(ids))
+                )
                 spent = connection.scalar(
-                    select(func.coalesce(func.sum(Order.price), 0)).where(Order.user_id.in_(ids))
+                    select(func.coalesce(func.sum(OrderRecord.price), 0)).where(
+                        OrderRecord.user_id.in_(ids)
+                    )
                 )
             return int(balances or 0) + int(spent or 0)
 

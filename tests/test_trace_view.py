@@ -26,9 +26,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.launch.local import load_environment
-from shared.log_lines import read_trace_logs
-from shared.span_lines import read_trace
 from tests.nginx_frontend import start_frontend
 from tests.stack import ServiceProcess, Stack, base_env, free_port
 
@@ -47,11 +46,10 @@ class LocalDemo:
     logs_file: Path
 
     def spans(self, trace_id: str) -> int:
-        return len(read_trace(self.spans_file.read_text().splitlines(), trace_id))
+        return len(spans_of_trace(str(self.spans_file), trace_id))
 
     def log_messages(self, trace_id: str) -> list[str]:
-        lines = self.logs_file.read_text().splitlines()
-        return [record.message for record in read_trace_logs(lines, trace_id)]
+        return [record.message for record in logs_of_trace(str(self.logs_file), trace_id)]
 
 
 @pytest.fixture(scope="module")

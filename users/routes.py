@@ -8,13 +8,15 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import update
 
 from shared.app import db_session
-from shared.business_metrics import CREDITS, MONEY_MOVED, count_outcome
-from shared.contract import Credit, NewUser, User, parse_body
+from shared.contract import Credit, User, parse_body
 from shared.db import rows_affected
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
-from shared.models import User as UserRow
+from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
 from shared.spans import business_span
+from users.contract import NewUser
+from users.metrics import CREDITS
+from users.models import UserRecord
 from users.scenarios import should_reject_credit
 
 # No balance may grow past this (in cents): keeps sums far from any integer limit.
@@ -31,11 +33,11 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
     new = parse_body(NewUser)
     with business_span("create user") as span:
         with db_session(writes=True) as session, session.begin():
-            row = UserRow(user_name=new.user_name, account=new.account, amount=0)
-            session.add(row)
+            record = UserRecord(user_name=new.user_name, account=new.account, balance=0)
+            session.add(record)
             session.flush()
-            span.set_attribute("app.user.id", row.id)
-            created = User.model_validate(row)
+            span.set_attribute("app.user.id", record.id)
+            created = User.model_validate(record)
     log.info("created user %s", created.id)
     location = url_for("users.get_user", user_id=created.id)
     return jsonify(created.model_dump()), 201, {"Location": location}
@@ -47,11 +49,11 @@ def get_user(user_id: int) -> Response:
     """Read a user."""
     with business_span("get user", {"app.user.id": user_id}) as span:
         with db_session() as session:
-            row = session.get(UserRow, user_id)
-            if row is None:
+            record = session.get(UserRecord, user_id)
+            if record is None:
                 raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
-            span.set_attribute("app.user.balance", row.amount)
-            return jsonify(User.model_validate(row).model_dump())
+            span.set_attribute("app.user.balance", record.balance)
+            return jsonify(User.model_validate(record).model_dump())
 
 
 @bp.put("/users/<id:user_id>")
@@ -79,18 +81,18 @@ def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> User:
             # One conditional UPDATE: concurrent credits add up and none is lost.
             credited = rows_affected(
                 session,
-                update(UserRow)
-                .where(UserRow.id == user_id, UserRow.amount <= MAX_BALANCE_CENTS - amount)
-                .values(amount=UserRow.amount + amount),
+                update(UserRecord)
+                .where(UserRecord.id == user_id, UserRecord.balance <= MAX_BALANCE_CENTS - amount)
+                .values(balance=UserRecord.balance + amount),
             )
-            row = session.get(UserRow, user_id)
-            if row is None:
+            record = session.get(UserRecord, user_id)
+            if record is None:
                 raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
             if not credited:
                 raise Unprocessable(
                     f"A balance may not exceed {MAX_BALANCE_CENTS} cents.",
                     code="balance_limit_exceeded",
-                    balance=row.amount,
+                    balance=record.balance,
                 )
-            span.set_attribute("app.user.balance", row.amount)
-            return User.model_validate(row)
+            span.set_attribute("app.user.balance", record.balance)
+            return User.model_validate(record)

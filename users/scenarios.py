@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentelemetry import baggage, propagate
+from opentelemetry import propagate
 from opentelemetry.instrumentation.wsgi import wsgi_getter
 
-from shared.scenarios import BAGGAGE_KEY, Scenario, app_settings, is_active, parse_scenario
+from shared.scenarios import Scenario, app_settings, is_active, requested_scenario
 from shared.settings import Settings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -40,8 +40,7 @@ class DelayBeforeServing:
         if environ.get("PATH_INFO", "").startswith(self.paths):
             requested = None
             if "HTTP_BAGGAGE" in environ:  # most requests carry none: no header parsing then
-                extracted = propagate.extract(environ, getter=wsgi_getter)
-                requested = parse_scenario(baggage.get_baggage(BAGGAGE_KEY, extracted))
+                requested = requested_scenario(propagate.extract(environ, getter=wsgi_getter))
             if (requested or self.default) is Scenario.USERS_LATENCY:
                 time.sleep(self.delay_s)
         return self.app(environ, start_response)

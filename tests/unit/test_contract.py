@@ -8,8 +8,11 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import BaseModel
 
-from shared.contract import MAX_AMOUNT_CENTS, Credit, NewOrder, NewUser, Order, Product, User
+from order.contract import NewOrder, Order, Product
+from payment.contract import NewTransfer, Transfer
+from shared.contract import MAX_AMOUNT_CENTS, Credit, User
 from tests.unit.conftest import MakeApp
+from users.contract import NewUser
 
 # (JSON body sent to PUT /users/1, error code, field named) for the strict Credit model
 CREDIT_CASES: list[tuple[Any, str, str | None]] = [
@@ -104,7 +107,7 @@ def test_inner_spaces_and_any_script_are_text(users: FlaskClient) -> None:
         ("users", "post", "/users", NewUser, User, "201"),
         ("users", "put", "/users/{user_id}", Credit, User, "200"),
         ("users", "get", "/users/{user_id}", None, User, "200"),
-        ("payment", "put", "/payments/transfer/id/{user_id}", Credit, None, "200"),
+        ("payment", "put", "/payments/transfer/id/{user_id}", NewTransfer, Transfer, "200"),
         ("order", "post", "/orders", NewOrder, Order, "201"),
         ("order", "get", "/orders/{order_id}", None, Order, "200"),
         ("order", "get", "/products", None, None, "200"),

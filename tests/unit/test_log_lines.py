@@ -11,7 +11,8 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.log_lines import LogLine, LogLineExporter, parse_log_line, read_trace_logs
+from frontend.trace_files import logs_of_trace, parse_log_line
+from shared.log_lines import LogLine, LogLineExporter
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -39,7 +40,7 @@ def test_a_record_logged_in_a_span_is_a_line_with_its_trace_and_span(tmp_path: P
     trace_id = f"{context.trace_id:032x}"
     lines = path.read_text().splitlines()
     assert len(lines) == 2
-    [record] = read_trace_logs(lines, trace_id)
+    [record] = logs_of_trace(str(path), trace_id)
     assert (record.service, record.severity, record.span_id) == (
         "order-service",
         "WARN",
@@ -51,11 +52,13 @@ def test_a_record_logged_in_a_span_is_a_line_with_its_trace_and_span(tmp_path: P
     assert (outside.trace_id, outside.span_id, outside.message) == (None, None, "outside any trace")
 
 
-def test_a_line_survives_format_and_parse_and_others_are_ignored() -> None:
+def test_a_line_survives_format_and_parse_and_others_are_ignored(tmp_path: Path) -> None:
     line = LogLine(
         1_700_000_000_123_456_000, "user-service", TRACE, "00f067aa0ba902b7", "INFO", "ok"
     )
     assert parse_log_line(line.format()) == line
     assert parse_log_line("[2026-11-22 05:26:47 +0000] [7159] [INFO] Booting worker") is None
     other = line.format().replace(TRACE, "f" * 32)
-    assert read_trace_logs(["noise", other, line.format()], TRACE) == [line]
+    path = tmp_path / "logs.log"
+    path.write_text("\n".join(["noise", other, line.format()]) + "\n")
+    assert logs_of_trace(str(path), TRACE) == [line]

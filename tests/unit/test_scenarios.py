@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
 from order.scenarios import run_order_scenarios
-from shared.scenarios import BAGGAGE_KEY, Scenario, parse_scenario, scenario_in
+from shared.scenarios import BAGGAGE_KEY, Scenario, requested_scenario, scenario_in
 from shared.settings import Settings
 from tests.unit.conftest import MakeApp
 from users.scenarios import DelayBeforeServing
@@ -36,7 +36,7 @@ from users.scenarios import DelayBeforeServing
 def test_baggage_values_name_a_scenario_or_nothing(
     value: object, expected: Scenario | None
 ) -> None:
-    assert parse_scenario(value) is expected
+    assert requested_scenario(baggage.set_baggage(BAGGAGE_KEY, value, Context())) is expected
 
 
 def test_the_request_baggage_wins_over_the_default(make_app: MakeApp) -> None:

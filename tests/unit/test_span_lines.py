@@ -9,7 +9,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shared.span_lines import SpanLine, SpanLineExporter, parse_span_line, read_trace
+from frontend.trace_files import parse_span_line, spans_of_trace
+from shared.span_lines import SpanLine, SpanLineExporter
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -41,7 +42,7 @@ def test_the_exporter_writes_one_parsable_line_per_sdk_span(tmp_path: Path) -> N
     provider.shutdown()
 
     trace_id = f"{server.get_span_context().trace_id:032x}"
-    spans = read_trace(path.read_text().splitlines(), trace_id)
+    spans = spans_of_trace(str(path), trace_id)
     assert [(s.name, s.kind, s.status) for s in spans] == [
         ("GET /users/<id>", "SERVER", "UNSET"),
         ("SELECT 'users' WHERE id = ?", "INTERNAL", "ERROR"),
@@ -66,11 +67,12 @@ def test_a_line_survives_format_and_parse() -> None:
     assert abs(parsed.start_ns - line.start_ns) < 1000  # microsecond precision
 
 
-def test_other_lines_and_other_traces_are_ignored() -> None:
+def test_other_lines_and_other_traces_are_ignored(tmp_path: Path) -> None:
     ours = _line("00000000000000a1", None, 0, 1).format()
     other = ours.replace(TRACE, "f" * 32)
-    assert read_trace(["gunicorn booting", other, ours], TRACE)[0].span_id == "00000000000000a1"
-    assert len(read_trace(["gunicorn booting", other, ours], TRACE)) == 1
+    path = tmp_path / "spans.log"
+    path.write_text("\n".join(["gunicorn booting", other, ours]) + "\n")
+    assert [span.span_id for span in spans_of_trace(str(path), TRACE)] == ["00000000000000a1"]
     assert parse_span_line("2026-11-20 INFO something else") is None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from frontend import create_app, trace_api
+from frontend import create_app, trace_files
 from shared.log_lines import LogLine
 from shared.settings import Settings
 from shared.span_lines import SpanLine
@@ -249,7 +249,7 @@ def test_the_trace_page_is_the_static_view_for_well_formed_ids(tmp_path: Path) -
 def test_recent_traces_are_read_from_the_end_and_older_ones_from_the_whole_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(trace_api, "RECENT_BYTES", 4096)
+    monkeypatch.setattr(trace_files, "RECENT_BYTES", 4096)
     old, recent = "a" * 32, "b" * 32
     filler = [_span(f"{n:016x}", None, n, 1, trace_id="c" * 32) for n in range(1, 200)]
     spans = [_span("00000000000000a1", None, 0, 1, trace_id=old), *filler]

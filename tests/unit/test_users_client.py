@@ -5,28 +5,24 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-import requests
 
 from shared.contract import User
-from shared.errors import (
-    ApiError,
-    BadGateway,
-    GatewayTimeout,
-    NotFound,
-    ServiceUnavailable,
-    Unprocessable,
-)
-from shared.users_client import UsersClient, _as_user, _decode
-from tests.fake_peers import BlackHole, HtmlServer
+from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
+from shared.users_client import BadGateway, GatewayTimeout, UsersClient
+from tests.fake_peers import BlackHole, CannedServer, HtmlServer
 
 
-def _response(status: int, body: bytes) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    return response
+@contextmanager
+def users_answering(status: int, body: bytes) -> Iterator[UsersClient]:
+    """A client to a users service that answers every request with ``status`` and ``body``."""
+    server = CannedServer(status, body)
+    try:
+        yield UsersClient(server.url, connect_timeout=1, read_timeout=5)
+    finally:
+        server.close()
 
 
 USER = {"id": 3, "user_name": "Ann", "account": "a", "amount": 500}
@@ -61,8 +57,9 @@ USER = {"id": 3, "user_name": "Ann", "account": "a", "amount": 500}
 def test_error_answers_become_the_matching_api_error(
     status: int, body: dict[str, object], error: type[ApiError], code: str
 ) -> None:
-    with pytest.raises(error) as raised:
-        _decode(_response(status, json.dumps(body).encode()))
+    with users_answering(status, json.dumps(body).encode()) as client:
+        with pytest.raises(error) as raised:
+            client.credit(3, 100)
     assert type(raised.value) is error
     assert raised.value.code == code
     assert raised.value.message == body["message"]
@@ -72,12 +69,15 @@ def test_error_answers_become_the_matching_api_error(
 
 @pytest.mark.parametrize("body", [b"<html>proxy error</html>", b"[1, 2]", b""])
 def test_an_answer_that_is_not_a_json_object_is_a_bad_gateway(body: bytes) -> None:
-    with pytest.raises(BadGateway):
-        _decode(_response(200, body))
+    with users_answering(200, body) as client, pytest.raises(BadGateway):
+        client.get_user(3)
 
 
-def test_a_successful_answer_is_the_json_object() -> None:
-    assert _decode(_response(200, json.dumps(USER).encode())) == USER
+def test_a_successful_answer_is_the_user() -> None:
+    with users_answering(200, json.dumps(USER).encode()) as client:
+        user = client.get_user(3)
+    assert (user.id, user.balance) == (3, 500)
+    assert user.model_dump() == USER  # the Go sample's JSON names, "amount" for the balance
 
 
 @pytest.fixture
@@ -118,6 +118,8 @@ def test_html_instead_of_a_user_is_a_bad_gateway() -> None:
 
 @pytest.mark.parametrize("body", [{"id": 0, "user_name": "x"}, {**USER, "amount": "500"}])
 def test_json_that_is_not_a_user_is_a_bad_gateway(body: dict[str, object]) -> None:
-    with pytest.raises(BadGateway):
-        _as_user(body)
-    assert _as_user(USER) == User(**USER)  # type: ignore[arg-type]
+    with users_answering(200, json.dumps(body).encode()) as client:
+        with pytest.raises(BadGateway) as raised:
+            client.get_user(3)
+    assert raised.value.code == "bad_upstream_response"
+    assert User.model_validate(USER).balance == 500

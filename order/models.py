@@ -1,40 +1,24 @@
-"""The one schema the three services share: users, products and orders."""
+"""The tables the order service owns (the catalog and the orders), and the one it debits."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, column, func, table
+from sqlalchemy.orm import Mapped, mapped_column
 
-# Balances and prices are integer cents; BIGINT keeps large balances exact.
-Cents = BigInteger().with_variant(Integer(), "sqlite")
+from shared.db import Base, Cents
 
-USER_NAME_MAX = 64
-ACCOUNT_MAX = 64
+PAID = "PAID"
 
-
-class Base(DeclarativeBase):
-    """Declarative base for every table of the demo."""
-
-
-class User(Base):
-    """A customer and the balance, in cents, they can spend."""
-
-    __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("amount >= 0", name="ck_users_amount_not_negative"),
-        {"mysql_charset": "utf8mb4"},
-    )
-
-    id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
-    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
-    account: Mapped[str] = mapped_column(String(ACCOUNT_MAX))
-    amount: Mapped[int] = mapped_column(Cents, default=0)
+# The users table belongs to the users service; an order debits it in its own transaction, as
+# in the Go sample. A lightweight Core table names just the columns the debit needs: no second
+# ORM class, no second table for `create_all`, no import of `users/`.
+user_balances = table("users", column("id"), column("amount"))
 
 
-class Product(Base):
-    """An item of the catalog the order service sells; the price is never the client's."""
+class ProductRecord(Base):
+    """An item of the catalog; the price is never the client's."""
 
     __tablename__ = "products"
     __table_args__ = (
@@ -47,14 +31,15 @@ class Product(Base):
     price: Mapped[int] = mapped_column(Cents)
 
 
-class Order(Base):
+class OrderRecord(Base):
     """A paid order: written in the same transaction as the debit it records."""
 
     __tablename__ = "orders"
     __table_args__ = {"mysql_charset": "utf8mb4"}
 
     id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A user of the users service: init-db, which knows both tables, adds the foreign key.
+    user_id: Mapped[int] = mapped_column(Cents, index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     product_name: Mapped[str] = mapped_column(String(128))
     price: Mapped[int] = mapped_column(Cents)

@@ -1,0 +1,9 @@
+"""The order service's business metric: orders, by outcome."""
+
+from shared.metrics import meter
+
+ORDERS = meter.create_counter(
+    "app.orders",
+    unit="{order}",
+    description="Orders, by outcome (placed, refused or failed) and the refusal's error code.",
+)

@@ -1,0 +1,9 @@
+"""The users service's business metric: credits, by outcome."""
+
+from shared.metrics import meter
+
+CREDITS = meter.create_counter(
+    "app.credits",
+    unit="{credit}",
+    description="Credits to a balance, by outcome (applied, refused or failed) and error code.",
+)
