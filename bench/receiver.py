@@ -8,7 +8,6 @@ is decoded beyond the lengths of the repeated fields.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from concurrent import futures
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from shared.launch.process import wait_until_quiet
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,7 @@ class CountingReceiver:
 
 
 def settle(
-    receivers: Iterable[CountingReceiver],
-    min_wait_s: float,
-    quiet_s: float,
-    timeout_s: float = 60.0,
+    receivers: Iterable[CountingReceiver], min_wait_s: float, quiet_s: float
 ) -> list[Counts]:
     """Wait ``min_wait_s``, then until no span or log record reached any of ``receivers`` for
     ``quiet_s``; return each receiver's counts then.
@@ -135,14 +133,9 @@ def settle(
     Metric points are left out: the periodic reader exports them all the time, load or not.
     """
     receivers = list(receivers)
-    start = time.monotonic()
-    last: list[tuple[int, int]] = []
-    since = start
-    while time.monotonic() < start + timeout_s:
-        now = [(c.spans, c.log_records) for c in (r.counts() for r in receivers)]
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= quiet_s and time.monotonic() - start >= min_wait_s:
-            break
-        time.sleep(0.1)
+    wait_until_quiet(
+        lambda: [(c.spans, c.log_records) for c in (r.counts() for r in receivers)],
+        quiet_s,
+        min_wait_s=min_wait_s,
+    )
     return [r.counts() for r in receivers]

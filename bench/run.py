@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +48,15 @@ from shared.db import create_db_engine
 from shared.init_db import SCHEMA, init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import NotReady, start_service, wait_until_ready
+from shared.launch.process import (
+    NotReady,
+    child_pids,
+    free_port,
+    resident_kib,
+    start_service,
+    stop_processes,
+    wait_until_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"
@@ -174,22 +181,9 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def worker_rss_mb(master_pid: int) -> list[float]:
     """Resident memory of each gunicorn worker (the master's children), in MiB."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
-    sizes = []
-    for pid in children:
-        status = Path(f"/proc/{pid}/status").read_text()
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        if match:
-            sizes.append(round(int(match[1]) / 1024, 1))
-    return sizes
+    return [round(resident_kib(pid) / 1024, 1) for pid in child_pids(master_pid)]
 
 
 @dataclass
@@ -203,14 +197,7 @@ class BenchStack:
     flows: dict[str, Flow] = field(default_factory=dict)
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_processes(self.processes.values(), timeout_s=30)
         self.receiver.stop()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from order.models import SEED_PRODUCTS, OrderRecord, ProductRecord
 from shared.db import Base, create_db_engine
-from shared.settings import ConfigError, Settings, describe_database
+from shared.settings import describe_database, settings_or_exit
 from users.models import UserRecord
 
 log = logging.getLogger("init-db")
@@ -80,11 +80,7 @@ def wait_for_database(engine: Engine, timeout_s: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     parser = argparse.ArgumentParser(prog="init-db", description=__doc__)
     parser.add_argument(
         "--wait",

@@ -10,6 +10,7 @@ master reads its settings without importing the app.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -204,6 +205,15 @@ class _OnlyGiven(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+    """:meth:`Settings.from_env`, or (for a command) exit 2 with one line naming the variable."""
+    try:
+        return Settings.from_env(environ)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -8,13 +8,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class BlackHole:
-    """Accepts TCP connections and never sends a byte (a hung service or collector)."""
+    """Accepts TCP connections and never sends a byte (a hung service or collector).
+
+    It counts them, so a test can wait until a client has really connected.
+    """
+
+    # Hold each connection open (a hung peer); False: close it at once (a peer that drops it).
+    holds = True
 
     def __init__(self) -> None:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(128)
         self.port = int(self._sock.getsockname()[1])
+        self.connections = 0
+        self._connected = threading.Condition()
         self._held: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -25,12 +33,30 @@ class BlackHole:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            self._held.append(conn)
+            if self.holds:
+                self._held.append(conn)
+            else:
+                conn.close()
+            with self._connected:
+                self.connections += 1
+                self._connected.notify_all()
+
+    def wait_for_connections(self, count: int, timeout: float = 30.0) -> None:
+        """Until ``count`` connections have come in; AssertionError after ``timeout``."""
+        with self._connected:
+            if not self._connected.wait_for(lambda: self.connections >= count, timeout):
+                raise AssertionError(f"{self.connections} connections, not {count}, in {timeout}s")
 
     def close(self) -> None:
         self._sock.close()
         for conn in self._held:
             conn.close()
+
+
+class DroppingPeer(BlackHole):
+    """Accepts TCP connections and closes them at once: every request on them fails."""
+
+    holds = False
 
 
 class CannedServer:

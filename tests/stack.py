@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -12,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import ROOT, NotReady, start_service, wait_until_ready
+from shared.launch.process import (
+    ROOT,
+    NotReady,
+    child_pids,
+    free_port,
+    start_service,
+    wait_until_ready,
+)
 
 __all__ = ["ROOT", "ServiceProcess", "Stack", "base_env", "free_port"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(**overrides: str) -> dict[str, str]:
@@ -91,11 +90,19 @@ class ServiceProcess:
             raise AssertionError(f"{self.name} did not exit within {timeout}s") from None
         return time.monotonic() - started
 
+    def flush_and_stop(self) -> None:
+        """Stop gracefully: each worker flushes its spans, logs and metrics on the way out.
+
+        Once it has exited (cleanly, status 0), nothing more can arrive from it: the barrier
+        for a check that something was NOT exported.
+        """
+        self.stop()
+        assert self.process is not None and self.process.returncode == 0, self.log()
+
     def worker_pids(self) -> list[int]:
         """The gunicorn workers (the master's children)."""
         assert self.process is not None
-        pid = self.process.pid
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return child_pids(self.process.pid)
 
     def crash(self) -> None:
         """SIGKILL the master and every worker at once: the service dies mid-request."""

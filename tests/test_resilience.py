@@ -3,7 +3,6 @@ service dying mid-request, and SIGTERM under load. Money is never created or des
 
 from __future__ import annotations
 
-import re
 import signal
 import statistics
 import threading
@@ -18,6 +17,7 @@ import requests
 from sqlalchemy import Engine, create_engine, func, select
 
 from order.models import OrderRecord
+from shared.launch.process import resident_kib
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
@@ -157,11 +157,7 @@ def test_database_outage_fails_fast_then_recovers_without_losing_money(
 
 
 def _worker_rss_kb(master: ServiceProcess) -> int:
-    total = 0
-    for child in master.worker_pids():
-        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{child}/status").read_text())
-        total += int(match[1]) if match else 0
-    return total
+    return sum(resident_kib(worker) for worker in master.worker_pids())
 
 
 def _median_latency(url: str, count: int = 40) -> float:

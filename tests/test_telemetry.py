@@ -171,8 +171,9 @@ def test_every_gunicorn_worker_exports_its_own_series(
 ) -> None:
     """Two workers, two ``service.instance.id`` values: their series never collide."""
     sent = 0
+    points: list[ReceivedPoint] = []
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and len({p.instance_id for p in points}) < 2:
         for _ in range(20):  # a new connection each time, so both workers get some
             reply = requests.get(
                 metered_stack.users.url + "/users/1",
@@ -181,14 +182,14 @@ def test_every_gunicorn_worker_exports_its_own_series(
             )
             assert reply.status_code in (200, 404)
             sent += 1
-        time.sleep(1.5)  # one export interval
-        points = [
-            p
-            for p in own_receiver.points()
-            if p.name == "http.server.request.duration" and p.service == "user-service"
-        ]
-        if len({p.instance_id for p in points}) == 2:
-            break
+        try:  # both workers' series, or (one worker got all 20) another round
+            points = own_receiver.wait_for_points(
+                lambda found: len({p.instance_id for p in found}) == 2,
+                lambda p: p.name == "http.server.request.duration" and p.service == "user-service",
+                timeout=3,
+            )
+        except AssertionError:
+            continue
     instances = {p.instance_id for p in points}
     assert len(instances) == 2 and None not in instances
     own_receiver.wait_for_points(
@@ -247,16 +248,15 @@ def test_each_signal_has_its_own_exporter_switch(
             own_receiver.wait_for_points(
                 lambda found: bool(found), lambda p: p.name == "http.server.request.duration"
             )
-        time.sleep(1.5)  # a metric export interval: whatever else was going to arrive has
     finally:
-        users.stop()
+        users.flush_and_stop()  # whatever else was going to arrive has now
     received = {
         "traces": bool(own_receiver.spans()),
         "metrics": bool(own_receiver.points()),
         "logs": bool(own_receiver.logs()),
     }
     assert received == {signal: name == "otlp" for signal, name in exporters.items()}
-    log = users.log()
+    log = users.log_path.read_text()  # all of it: console exports are long
     for signal, name in exporters.items():
         assert (CONSOLE_MARKS[signal] in log) == (name == "console"), signal
 
@@ -303,9 +303,12 @@ def test_debug_logging_over_http_neither_loops_nor_loses_the_format(
     try:
         trace_id = trace_id_of(_create_user(users))
         own_receiver.wait_for_logs(bool, lambda log: log.trace_id == trace_id)
-        time.sleep(3)  # thirty log export intervals: a feedback loop would show by now
+        # A sentinel: the exports so far logged their HTTP lines before this record was queued,
+        # and records are exported in order, so once it is here any fed-back line is too.
+        sentinel = trace_id_of(_create_user(users))
+        own_receiver.wait_for_logs(bool, lambda log: log.trace_id == sentinel)
     finally:
-        users.stop()
+        users.flush_and_stop()
     bodies = [str(log.body) for log in own_receiver.logs()]
     assert not [body for body in bodies if "/v1/logs" in body or "/v1/metrics" in body], bodies
     assert any(
@@ -322,12 +325,11 @@ def test_disabled_instrumentations_drop_their_spans(
     )
     try:
         trace_id = trace_id_of(_create_user(users))
-        spans = own_receiver.wait_for_trace(
+        own_receiver.wait_for_trace(
             trace_id, lambda found: {s.name for s in found} >= {"POST /users", "create user"}
         )
-        time.sleep(0.5)
     finally:
-        users.stop()
+        users.flush_and_stop()
     spans = [s for s in own_receiver.spans() if s.trace_id == trace_id]
     assert not [s for s in spans if "db.system" in s.attributes], [s.name for s in spans]
 
@@ -365,9 +367,8 @@ def test_the_sampler_switch_drops_spans_but_logs_keep_their_trace_ids(
         flags = int(reply.headers["traceresponse"].rsplit("-", 1)[1], 16)
         assert not flags & 1  # the W3C "sampled" flag is off
         own_receiver.wait_for_logs(bool, lambda log: log.trace_id == trace_id)
-        time.sleep(0.5)
     finally:
-        users.stop()
+        users.flush_and_stop()
     assert own_receiver.spans() == []
 
 
@@ -378,9 +379,8 @@ def test_sdk_disabled_sends_nothing_and_the_service_still_works(
     try:
         reply = _create_user(users)
         assert "traceresponse" not in reply.headers
-        time.sleep(1.5)  # a metric export interval
     finally:
-        users.stop()
+        users.flush_and_stop()
     assert (own_receiver.spans(), own_receiver.logs(), own_receiver.points()) == ([], [], [])
     assert "trace_id=0 span_id=0 created user" in users.log()
 

@@ -7,9 +7,9 @@ so it reads ``<database>``.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
+from shared.launch.process import wait_until_quiet
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -24,17 +24,12 @@ def settled_trace(
     receiver: OtlpReceiver, trace_id: str, quiet_s: float = 1.0
 ) -> list[ReceivedSpan]:
     """The spans of ``trace_id`` once no new one has arrived for ``quiet_s`` (at most 20 s)."""
-    deadline = time.monotonic() + 20
-    spans = [s for s in receiver.spans() if s.trace_id == trace_id]
-    quiet_since = time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        now = [s for s in receiver.spans() if s.trace_id == trace_id]
-        if len(now) != len(spans):
-            spans, quiet_since = now, time.monotonic()
-        elif spans and time.monotonic() - quiet_since >= quiet_s:
-            break
-    return spans
+    return wait_until_quiet(
+        lambda: [s for s in receiver.spans() if s.trace_id == trace_id],
+        quiet_s,
+        timeout_s=20,
+        ready=bool,
+    )
 
 
 def tree_lines(spans: list[ReceivedSpan]) -> list[Line]:

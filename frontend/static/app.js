@@ -90,12 +90,7 @@ async function callApi(tracedFetch, method, path, body) {
   return { status: response.status, ok: response.ok, payload, traceId: traceIdFrom(response) };
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+const { element, traceLink } = window.TraceView; // trace-view.js runs first (both deferred)
 
 /**
  * Render a response: status and duration, a sentence in dollars (`message`, or the error's
@@ -117,13 +112,7 @@ function showResult(box, label, result, { took, message }) {
     const line = element("div", "trace");
     line.append("Trace ", element("code", "trace-id", result.traceId));
     const url = traceUrl(result.traceId);
-    if (url) {
-      const link = element("a", "trace-link", "open in the trace UI");
-      link.href = url;
-      link.target = "_blank";
-      link.rel = "noopener";
-      line.append(" · ", link);
-    }
+    if (url) line.append(" · ", traceLink(url, "open in the trace UI"));
     // The click's trace right here: its waterfall, what to notice, its logs.
     const view = element("div", "inline-trace");
     box.append(line, view);

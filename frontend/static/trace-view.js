@@ -27,6 +27,15 @@
     return node;
   }
 
+  /** A link to a trace UI, opened beside the page. */
+  function traceLink(url, text) {
+    const anchor = element("a", "trace-link", text);
+    anchor.href = url;
+    anchor.target = "_blank";
+    anchor.rel = "noopener";
+    return anchor;
+  }
+
   /** A service's colour: the same in every trace, since it comes from its name. */
   function colourOf(service) {
     let hash = 0;
@@ -417,13 +426,7 @@
 
   function showMessage(container, className, text, link) {
     const line = element("p", className, text);
-    if (link) {
-      const anchor = element("a", "trace-link", "open it in the trace UI");
-      anchor.href = link;
-      anchor.target = "_blank";
-      anchor.rel = "noopener";
-      line.append(" ", anchor);
-    }
+    if (link) line.append(" ", traceLink(link, "open it in the trace UI"));
     container.replaceChildren(line);
   }
 
@@ -509,5 +512,6 @@
     return "replaced";
   }
 
-  window.TraceView = { readTrace, whatToNotice, render, watch };
+  // element and traceLink too: the demo page (app.js, loaded after this file) builds with them.
+  window.TraceView = { readTrace, whatToNotice, render, watch, element, traceLink };
 })();

@@ -21,8 +21,8 @@ from types import FrameType
 from dotenv import dotenv_values
 
 from shared.launch import PROCESSES, PROCESSES_BY_NAME
-from shared.launch.process import NotReady, start_service, wait_until_ready
-from shared.settings import ConfigError, Settings, describe_database
+from shared.launch.process import NotReady, start_service, stop_processes, wait_until_ready
+from shared.settings import Settings, describe_database, settings_or_exit
 
 STOP_TIMEOUT_S = 15
 READY_TIMEOUT_S = 60
@@ -70,30 +70,12 @@ def load_environment(env_file: Path, environ: Mapping[str, str] = os.environ) ->
     return env
 
 
-def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every service (graceful: in-flight requests finish), then SIGKILL stragglers."""
-    for process in processes.values():
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    for process in processes.values():
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def main() -> int:
     """Run the stack until a signal arrives or a service dies."""
+    env = load_environment(Path(".env"))
+    settings = settings_or_exit(env)
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
-    env = load_environment(Path(".env"))
-    try:
-        settings = Settings.from_env(env)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 1
     print(f"database: {describe_database(settings.database_url)}", flush=True)
     if subprocess.run([sys.executable, "-m", "shared.init_db"], env=env).returncode != 0:
         print("init-db failed; is the database reachable?", file=sys.stderr)
@@ -137,7 +119,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_all(processes)
+        stop_processes(processes.values(), STOP_TIMEOUT_S)
         print("stopped.", flush=True)
 
 

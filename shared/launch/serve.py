@@ -11,17 +11,13 @@ import os
 import sys
 
 from shared.launch import PROCESSES_BY_NAME, gunicorn_command
-from shared.settings import ConfigError, Settings
+from shared.settings import settings_or_exit
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exec gunicorn for the named service."""
     args = sys.argv[1:] if argv is None else argv
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit()
     name = args[0] if args else settings.service or ""
     spec = PROCESSES_BY_NAME.get(name)
     if spec is None or len(args) > 1:

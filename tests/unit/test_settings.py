@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 from sqlalchemy import make_url
 
+from shared import init_db
+from shared.launch import local, serve
 from shared.log_lines import LogLineExporter
 from shared.scenarios import Scenario
 from shared.settings import DEFAULT_SQLITE_URL, ConfigError, Settings
@@ -150,3 +154,21 @@ def test_the_line_exporters_are_registered_by_name() -> None:
     assert spans.load() is SpanLineExporter
     (logs,) = entry_points(group="opentelemetry_logs_exporter", name="log_lines")
     assert logs.load() is LogLineExporter
+
+
+@pytest.mark.parametrize(
+    "command", [init_db.main, serve.main, local.main], ids=["init-db", "serve", "make run"]
+)
+def test_each_command_stops_on_a_bad_variable_with_one_line(
+    command: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # make run reads .env from here: there is none
+    monkeypatch.setenv("WEB_CONCURRENCY", "zero")
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("configuration error: WEB_CONCURRENCY:")
