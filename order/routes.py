@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/products")
-@operation(200, list[Product])
+@operation(200, list[Product], errors=(503,))
 def list_products() -> Response:
     """The catalog, cheapest first."""
     with db_session() as session:
@@ -58,7 +58,7 @@ def place_order() -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.get("/orders/<id:order_id>")
-@operation(200, Order, errors=(404,))
+@operation(200, Order, errors=(404, 503))
 def get_order(order_id: int) -> Response:
     """Read an order."""
     with db_session() as session:

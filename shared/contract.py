@@ -62,15 +62,6 @@ class Credit(Body):
     amount: Amount
 
 
-class Error(BaseModel):
-    """Every failure: a machine-readable code, a sentence, and details such as the field."""
-
-    model_config = ConfigDict(extra="allow")
-
-    error: str
-    message: str
-
-
 class IdConverter(IntegerConverter):
     """``<id:user_id>``: werkzeug's ``int`` converter limited to ``Id``; others are a 404.
 

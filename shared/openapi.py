@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from flask import Flask, Response, jsonify
 from pydantic import BaseModel, TypeAdapter
 
-from shared.contract import Error, Id
+from shared.contract import Id
+from shared.errors import Error
 
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])

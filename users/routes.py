@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 @bp.post("/users")
-@operation(201, User, body=NewUser, errors=(400, 413))
+@operation(201, User, body=NewUser, errors=(400, 413, 503))
 def create_user() -> tuple[Response, int, dict[str, str]]:
     """Create a user with a zero balance."""
     new = parse_body(NewUser)
@@ -44,7 +44,7 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
 
 
 @bp.get("/users/<id:user_id>")
-@operation(200, User, errors=(404,))
+@operation(200, User, errors=(404, 503))
 def get_user(user_id: int) -> Response:
     """Read a user."""
     with business_span("get user", {"app.user.id": user_id}) as span:
