@@ -13,14 +13,14 @@ from pathlib import Path
 
 from flask import Flask, Response, jsonify, send_from_directory
 
-from shared.settings import Settings
+from frontend.settings import FrontendSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def create_app(config: Settings | None = None) -> Flask:
+def create_app(config: FrontendSettings | None = None) -> Flask:
     """Application factory: ``gunicorn 'frontend.wsgi:app'``."""
-    settings = config or Settings.from_env()
+    settings = config or FrontendSettings.from_env()
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
     app.extensions["settings"] = settings
 

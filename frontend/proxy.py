@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from requests.adapters import HTTPAdapter
 
 from frontend.otlp_lines import span_lines_from_otlp
-from shared.settings import Settings
+from frontend.settings import FrontendSettings
 
 bp = Blueprint("proxy", __name__)
 
@@ -45,8 +45,8 @@ def json_error(status: int, code: str, message: str) -> Response:
     return response
 
 
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["settings"]
+def _settings() -> FrontendSettings:
+    settings: FrontendSettings = current_app.extensions["settings"]
     return settings
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from frontend.proxy import forward, json_error
+from frontend.settings import FrontendSettings
 from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.log_lines import LogLine
-from shared.settings import Settings
 from shared.span_lines import SpanLine
 
 bp = Blueprint("trace_api", __name__)
@@ -133,7 +133,7 @@ def jaeger_answer(data: list[Mapping[str, Any]], errors: list[Mapping[str, Any]]
 @bp.get("/api/traces/<trace_id>")
 def trace(trace_id: str) -> Response:
     """The trace from Jaeger, from the local files, or a 404 saying there is no source."""
-    settings: Settings = current_app.extensions["settings"]
+    settings: FrontendSettings = current_app.extensions["settings"]
     if not TRACE_ID.fullmatch(trace_id):
         return json_error(400, "invalid_trace_id", "A trace id is 32 lowercase hex digits.")
     if settings.jaeger_query_url:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.contract import IdConverter
 from shared.db import create_db_engine, writer
 from shared.errors import ApiError, ServiceUnavailable, as_api_error
-from shared.openapi import serve_openapi
+from shared.openapi import operation, serve_openapi
 from shared.settings import Settings
 from shared.spans import mark_span_failed
 from shared.users_client import UsersClient
@@ -111,11 +111,13 @@ def _ping_database(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
+@operation(200, dict[str, str])
 def _healthz() -> Response:
     """Liveness: the process answers."""
     return jsonify(status="ok", service=current_app.config["SERVICE_NAME"])
 
 
+@operation(200, dict[str, object], errors=(503,))
 def _readyz() -> Response:
     """Readiness: every dependency this service needs answers now."""
     checks: Mapping[str, ReadinessCheck] = current_app.extensions["readiness_checks"]

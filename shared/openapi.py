@@ -54,7 +54,7 @@ def operation(
 
 
 def serve_openapi(app: Flask, title: str, description: str) -> None:
-    """Serve ``/openapi.json`` for every documented route of ``app`` plus the probes.
+    """Serve ``/openapi.json`` for every documented route of ``app`` (the probes too).
 
     The document is built on the first request, once every blueprint is registered.
     """
@@ -90,23 +90,6 @@ def openapi_document(app: Flask, title: str, description: str) -> Schema:
                 "operationId": rule.endpoint.replace(".", "_"),
                 **_operation(view, spec, components),
             }
-    for path, summary in (
-        ("/healthz", "Liveness: the process answers"),
-        ("/readyz", "Readiness: every dependency answers"),
-    ):
-        paths[path] = {
-            "get": {
-                "summary": summary,
-                "responses": {
-                    "200": _json("OK", {"type": "object"}),
-                    **(
-                        {"503": _json(_REASONS[503], _schema(Error, "serialization", components))}
-                        if path == "/readyz"
-                        else {}
-                    ),
-                },
-            }
-        }
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1.0.0", "description": description},

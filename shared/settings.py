@@ -9,11 +9,12 @@ master reads its settings without importing the app.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -27,7 +28,6 @@ from sqlalchemy import URL, make_url
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
 DEFAULT_SPANS_FILE = "var/spans.log"
 DEFAULT_LOGS_FILE = "var/logs.log"
-LOCAL_TRACE_VIEWER = "/traces/{trace_id}"
 
 Milliseconds = Annotated[int, Field(ge=0, le=60_000)]
 Seconds = Annotated[float, Field(gt=0)]
@@ -53,15 +53,15 @@ class Scenario(StrEnum):
 
 # A browser origin, literally: scheme://host[:port] (never "*", never a pattern).
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
-# Empty means "no link" for this one; for every other variable empty means unset (compose's
-# ${X:-} passes empty strings).
-_EMPTY_IS_A_VALUE = {"trace_ui_url"}
 
 
 class Settings(BaseSettings):
     """The project's variables; each field's name, upper-cased, is its environment variable."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    # Fields for which an empty value is a value; for every other one empty means unset
+    # (compose's ${X:-} passes empty strings).
+    empty_is_a_value: ClassVar[frozenset[str]] = frozenset()
 
     # The database: DATABASE_URL, else the Go sample's SQL_* variables, else embedded SQLite.
     database_url: str = DEFAULT_SQLITE_URL
@@ -99,12 +99,6 @@ class Settings(BaseSettings):
     logs_file: str = DEFAULT_LOGS_FILE
     log_level: Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    # The frontend server: the collector that takes the browser's spans (none: the spans file),
-    # the trace link's template, and the Jaeger query service the page's trace view reads.
-    collector_otlp_http_url: str | None = None
-    trace_ui_url: str | None = None
-    jaeger_query_url: str | None = None
-
     # Processes: gunicorn, the container entry point, init-db.
     service: str | None = None
     port: Annotated[int, Field(gt=0, lt=65536)] | None = None
@@ -115,14 +109,15 @@ class Settings(BaseSettings):
     init_db_wait_seconds: Annotated[float, Field(ge=0)] = 60.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Settings from ``environ`` (default: the process environment); bad values raise."""
         try:
             if environ is None:
                 return cls()
             names = {name.upper(): name for name in cls.model_fields}
             values = {names[k.upper()]: v for k, v in environ.items() if k.upper() in names}
-            return _OnlyGiven.model_validate(values)
+            given_only: type[Self] = _given_only(cls)
+            return given_only.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
 
@@ -132,7 +127,7 @@ class Settings(BaseSettings):
         """Empty values are unset; the Go sample's ``SQL_*`` build the URL without DATABASE_URL."""
         if not isinstance(values, dict):
             return values
-        values = {k: v for k, v in values.items() if v != "" or k in _EMPTY_IS_A_VALUE}
+        values = {k: v for k, v in values.items() if v != "" or k in cls.empty_is_a_value}
         if values.get("database_url"):
             return values
         host = values.get("sql_host")
@@ -159,11 +154,6 @@ class Settings(BaseSettings):
     def _base_url(cls, value: str) -> str:
         return normalize_base_url(value)
 
-    @field_validator("collector_otlp_http_url", "jaeger_query_url", mode="after")
-    @classmethod
-    def _optional_base_url(cls, value: str | None) -> str | None:
-        return normalize_base_url(value) if value and value.strip() else None
-
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -184,27 +174,25 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @property
-    def trace_link(self) -> str:
-        """The page's trace link: ``TRACE_UI_URL``, else the built-in viewer when no collector."""
-        if self.trace_ui_url is not None:
-            return self.trace_ui_url
-        return "" if self.collector_otlp_http_url else LOCAL_TRACE_VIEWER
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
-class _OnlyGiven(Settings):
-    """Settings from a given mapping only (tests, ``make run``'s merged ``.env``)."""
+@functools.cache
+def _given_only(settings: type[SettingsT]) -> type[SettingsT]:
+    """``settings`` reading a given mapping alone (tests, ``make run``'s merged ``.env``)."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
+    def init_only(
+        cls: type[BaseSettings],
+        /,
         settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
+        **environment: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+    sources = {"settings_customise_sources": classmethod(init_only)}
+    return type(f"{settings.__name__}FromMapping", (settings,), sources)
 
 
 def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

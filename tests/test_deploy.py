@@ -23,6 +23,7 @@ import pytest
 import requests
 import yaml
 
+from frontend.settings import FrontendSettings
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import wait_until_ready
 from shared.settings import Settings
@@ -254,8 +255,9 @@ def locust_options(args: list[str]) -> dict[str, Any]:
     return options
 
 
-# The project's own variables: the fields of the one settings model (shared/settings.py).
-SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
+# The project's own variables: the fields of the settings models (shared/settings.py, and the
+# frontend server's own in frontend/settings.py).
+SETTINGS_VARIABLES = frozenset(name.upper() for name in FrontendSettings.model_fields)
 # Variables of the other pieces: compose's own switches, the MySQL image, the load generator.
 DEPLOYMENT_VARIABLES = {
     "MYSQL_PASSWORD",
@@ -611,7 +613,6 @@ def test_compose_service_urls_name_real_services_and_ports() -> None:
 
 @pytest.mark.parametrize("name", PYTHON_SERVICES)
 def test_probe_paths_exist_in_the_app(name: str, tmp_path: Path) -> None:
-    from shared.settings import Settings
 
     module = __import__(name)
     app = module.create_app(Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}))

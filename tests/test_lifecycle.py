@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ import requests
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from order.models import SEED_PRODUCTS, ProductRecord
+from shared.launch import PROCESSES_BY_NAME
+from shared.launch.process import child_pids
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole, DroppingPeer
 from tests.helpers import TIMEOUT, trace_id_of
@@ -154,10 +158,34 @@ def test_without_an_endpoint_spans_go_to_a_readable_file(database_url: str, tmp_
     assert "Failed to export" not in users.log()
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
-    tmp_path: Path, stop_signal: int
-) -> None:
+@dataclass
+class MakeRun:
+    """``make run`` started as a person starts it, up and serving."""
+
+    make: subprocess.Popen[str]
+    ports: dict[str, int]
+    output: list[str]
+
+    def runner_and_services(self) -> tuple[int, dict[str, int]]:
+        """The runner's pid (make's child), and each service's gunicorn master by name."""
+        (runner,) = child_pids(self.make.pid)
+        masters = {}
+        for pid in child_pids(runner):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text()
+            masters.update({name: pid for name in PROCESSES_BY_NAME if f"{name}.wsgi" in cmdline})
+        return runner, masters
+
+    def all_stopped(self, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not any(_listening(port) for port in self.ports.values()):
+                return True
+            time.sleep(0.2)
+        return False
+
+
+def start_make_run(tmp_path: Path) -> MakeRun:
+    """``make run`` on free ports and a fresh SQLite file, once it says the services are up."""
     ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL", "FRONTEND_URL")}
     env = base_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
@@ -179,14 +207,23 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
         start_new_session=True,
     )
     output: list[str] = []
+    assert make.stdout is not None
+    deadline = time.monotonic() + 90
+    for line in make.stdout:
+        output.append(line)
+        if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
+            break
+    assert any("Services are up" in line for line in output), "".join(output)
+    return MakeRun(make, ports, output)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
+    tmp_path: Path, stop_signal: int
+) -> None:
+    run = start_make_run(tmp_path)
+    make, ports, output = run.make, run.ports, run.output
     try:
-        assert make.stdout is not None
-        deadline = time.monotonic() + 90
-        for line in make.stdout:
-            output.append(line)
-            if "Press Ctrl-C to stop." in line or time.monotonic() > deadline:
-                break
-        assert any("Services are up" in line for line in output), "".join(output)
         for port in ports.values():
             assert f"http://localhost:{port}" in "".join(output)
         user = requests.post(
@@ -254,12 +291,50 @@ def test_make_run_starts_everything_without_a_terminal_and_stops_on_a_signal(
     assert "stopped." in rest
     # No endpoint: spans to the file, metrics and logs nowhere; no export is even tried.
     assert "opentelemetry.exporter" not in "".join(output) + rest
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not any(_listening(port) for port in ports.values()):
-            break
-        time.sleep(0.2)
-    assert not any(_listening(port) for port in ports.values()), "services still running"
+    assert run.all_stopped(), "services still running"
+
+
+def test_a_crashed_service_stops_make_run_with_its_exit_code(tmp_path: Path) -> None:
+    run = start_make_run(tmp_path)
+    try:
+        _, masters = run.runner_and_services()
+        os.kill(masters["users"], signal.SIGKILL)
+        rest, _ = run.make.communicate(timeout=60)
+    finally:
+        if run.make.poll() is None:
+            os.killpg(run.make.pid, signal.SIGTERM)
+    assert "users exited with -9" in rest
+    assert "Error 137" in rest  # make reports the runner's status: 128 + SIGKILL
+    assert run.all_stopped(), "the other services still run"
+
+
+def test_killing_make_leaves_no_service_running(tmp_path: Path) -> None:
+    run = start_make_run(tmp_path)
+    runner, masters = run.runner_and_services()
+    assert set(masters) == set(PROCESSES_BY_NAME)
+    run.make.kill()  # SIGKILL to make alone: it can pass nothing on
+    run.make.wait(10)
+    try:
+        assert run.all_stopped(), "services outlived make"
+        deadline = time.monotonic() + 30
+        alive = [runner, *masters.values()]
+        while alive and time.monotonic() < deadline:
+            alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+            time.sleep(0.2)
+        assert not alive, "outlived make: " + ", ".join(map(_command_of, alive))
+    finally:
+        assert run.make.stdout is not None
+        run.make.stdout.close()
+        with contextlib.suppress(ProcessLookupError):  # nothing is left, if the test passed
+            os.killpg(run.make.pid, signal.SIGKILL)
+
+
+def _command_of(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+
+
+def _is_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
 
 
 def _listening(port: int) -> bool:

@@ -3,7 +3,11 @@
 Settings come from ``.env``, and variables already in the environment win, so
 ``SQL_HOST=127.0.0.1:3306 OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 make run``
 targets MySQL and a collector without editing a file. Ctrl-C, SIGINT or SIGTERM stops
-every service gracefully (their last spans are flushed). No terminal is needed.
+every service gracefully (their last spans are flushed); so does the death of ``make``, even
+by SIGKILL. A service that exits stops the run, with its exit code. No terminal is needed.
+
+Not a Procfile runner such as honcho: it stops everything on Ctrl-C and passes a crashed
+process's exit code on, but if it or its parent is killed its processes live on.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -37,7 +40,8 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM if this runner dies, even by SIGKILL (Linux)."""
+    """Get SIGTERM when the parent dies, even by SIGKILL (Linux): called by this runner for
+    itself (`make` passes no signal on), and in each child before exec."""
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
@@ -76,6 +80,10 @@ def main() -> int:
     settings = settings_or_exit(env)
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # it died before we asked
+        return 1
     print(f"database: {describe_database(settings.database_url)}", flush=True)
     if subprocess.run([sys.executable, "-m", "shared.init_db"], env=env).returncode != 0:
         print("init-db failed; is the database reachable?", file=sys.stderr)
@@ -103,16 +111,16 @@ def main() -> int:
                 print(f"{spec.name} did not become ready: {exc}", file=sys.stderr)
                 return 1
         _print_banner(env, settings)
-        parent = os.getppid()
-        while True:
-            if os.getppid() != parent:
-                # `make` was killed (it does not pass signals on): stop with it.
-                raise Stop("parent exited")
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    print(f"{name} exited with {process.returncode}", file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
+        # Until a service exits (not reaped here: its Popen reads the status); a signal raises
+        # Stop first.
+        exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+        assert exited is not None  # None only with WNOHANG
+        name = next(name for name, p in processes.items() if p.pid == exited.si_pid)
+        code = processes[name].wait()
+        print(f"{name} exited with {code}", file=sys.stderr)
+        if code < 0:  # killed by a signal: the shell's 128 + N
+            code = 128 - code
+        return code or 1  # even a clean exit ends the run early
     except Stop as stop:
         print(f"\n{stop}: stopping services...", flush=True)
         return 0

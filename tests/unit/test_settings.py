@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
+from frontend.settings import FrontendSettings
 from shared import init_db
 from shared.launch import local, serve
 from shared.log_lines import LogLineExporter
@@ -125,7 +126,8 @@ def test_scenario_variables() -> None:
 def test_the_page_links_to_the_builtin_viewer_only_without_a_collector(
     env: dict[str, str], link: str
 ) -> None:
-    assert Settings.from_env(env).trace_link == link
+    settings = FrontendSettings.from_env(env)
+    assert isinstance(settings, FrontendSettings) and settings.trace_link == link
 
 
 def test_go_sample_insecure_mode_is_the_standard_insecure_switch() -> None:

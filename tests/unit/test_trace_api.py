@@ -21,8 +21,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from frontend import create_app, trace_files
+from frontend.settings import FrontendSettings
 from shared.log_lines import LogLine
-from shared.settings import Settings
 from shared.span_lines import SpanLine
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -104,7 +104,7 @@ def _client(tmp_path: Path, spans: list[str], logs: list[LogLine], **env: str) -
     (tmp_path / "spans.log").write_text("".join(line + "\n" for line in spans))
     (tmp_path / "logs.log").write_text("".join(log.format() + "\n" for log in logs))
     variables = {"SPANS_FILE": str(tmp_path / "spans.log"), "LOGS_FILE": str(tmp_path / "logs.log")}
-    return create_app(Settings.from_env({**variables, **env})).test_client()
+    return create_app(FrontendSettings.from_env({**variables, **env})).test_client()
 
 
 def test_the_spans_and_logs_files_answer_as_jaeger_does(tmp_path: Path) -> None:
