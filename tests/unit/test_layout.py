@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,3 +35,30 @@ def test_a_service_loads_no_other_service(service: str) -> None:
     others = {*SERVICES, "frontend"} - {service}
     assert service in packages and "shared" in packages
     assert not packages & others, f"{service} loads {packages & others}"
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """The Python files the README's "How it is built" tree names, by top-level folder."""
+    readme = (ROOT / "README.md").read_text()
+    tree = readme.split("## How it is built", 1)[1].split("```", 2)[1]
+    named: dict[str, set[str]] = {}
+    folders: list[str] = []  # the folder of each indentation level
+    for line in tree.splitlines():
+        entry = re.match(r"^( *)(\S+)", line)
+        if entry is None or line.startswith(" " * 27):  # a description's continuation
+            continue
+        depth, name = len(entry[1]) // 2, entry[2]
+        folders = [*folders[:depth], name.rstrip("/")] if name.endswith("/") else folders[:depth]
+        if name.endswith(".py"):
+            named.setdefault(folders[0], set()).add("/".join([*folders[1:], name]))
+    return named
+
+
+@pytest.mark.parametrize("folder", [*SERVICES, "shared", "frontend"])
+def test_the_readme_tree_is_the_code(folder: str) -> None:
+    on_disk = {
+        str(path.relative_to(ROOT / folder))
+        for path in (ROOT / folder).rglob("*.py")
+        if "node_modules" not in path.parts
+    }
+    assert readme_layout().get(folder, set()) == on_disk
