@@ -88,12 +88,23 @@ def test_users_stopped_gives_503_quickly_with_error_spans_and_no_writes(
     assert next(s for s in order_spans if s.kind == SERVER).is_error
 
 
-def test_hung_users_service_gives_504_after_the_read_timeout(
-    database_url: str, receiver: OtlpReceiver, tmp_path: Path, http: requests.Session
+@pytest.mark.parametrize(
+    ("peer", "status", "code"),
+    [(BlackHole, 504, "upstream_timeout"), (HtmlServer, 502, "bad_upstream_response")],
+    ids=["hung: 504 after the read timeout", "answering nonsense: 502"],
+)
+def test_a_users_service_that_hangs_or_talks_nonsense_is_a_gateway_error(
+    peer: type[BlackHole | HtmlServer],
+    status: int,
+    code: str,
+    database_url: str,
+    receiver: OtlpReceiver,
+    tmp_path: Path,
+    http: requests.Session,
 ) -> None:
-    hole = BlackHole()
+    users = peer()
     payment, order = _callers(
-        database_url, receiver, tmp_path, f"127.0.0.1:{hole.port}", HTTP_READ_TIMEOUT="1"
+        database_url, receiver, tmp_path, f"127.0.0.1:{users.port}", HTTP_READ_TIMEOUT="1"
     )
     try:
         started = time.monotonic()
@@ -101,34 +112,12 @@ def test_hung_users_service_gives_504_after_the_read_timeout(
             payment.url + "/payments/transfer/id/1", json={"amount": 100}, timeout=TIMEOUT
         )
         assert time.monotonic() - started < QUICK
-        assert transfer.status_code == 504
-        assert transfer.json()["error"] == "upstream_timeout"
+        assert (transfer.status_code, transfer.json()["error"]) == (status, code)
         placed = http.post(
             order.url + "/orders", json={"user_id": 1, "product_id": 1}, timeout=TIMEOUT
         )
-        assert placed.status_code == 504
+        assert placed.status_code == status
     finally:
         payment.stop()
         order.stop()
-        hole.close()
-
-
-def test_users_answering_nonsense_gives_502(
-    database_url: str, receiver: OtlpReceiver, tmp_path: Path, http: requests.Session
-) -> None:
-    html = HtmlServer()
-    payment, order = _callers(database_url, receiver, tmp_path, f"http://127.0.0.1:{html.port}")
-    try:
-        transfer = http.put(
-            payment.url + "/payments/transfer/id/1", json={"amount": 100}, timeout=TIMEOUT
-        )
-        assert transfer.status_code == 502
-        assert transfer.json()["error"] == "bad_upstream_response"
-        placed = http.post(
-            order.url + "/orders", json={"user_id": 1, "product_id": 1}, timeout=TIMEOUT
-        )
-        assert placed.status_code == 502
-    finally:
-        payment.stop()
-        order.stop()
-        html.close()
+        users.close()

@@ -108,9 +108,9 @@ def test_database_outage_fails_fast_then_recovers_without_losing_money(
     try:
         user = create_user(http, stack, balance=1_000_000)
         with Traffic(stack, user["id"]) as traffic:
-            time.sleep(1.5)
+            _wait_until(lambda: len(traffic.outcomes) >= 10, RECOVERY_S)  # traffic is flowing
             outage_db.kill()
-            time.sleep(1.0)
+            _wait_until(lambda: any(o.status == 503 for o in traffic.outcomes), RECOVERY_S)
 
             # While the database is down: not ready, fast 503 JSON, processes stay up.
             for service in (stack.users, stack.order):
@@ -128,7 +128,8 @@ def test_database_outage_fails_fast_then_recovers_without_losing_money(
                 lambda: any(o.status == 201 for o in traffic.outcomes[-6:] if o.kind == "order"),
                 RECOVERY_S,
             )
-            time.sleep(1.0)
+            settled = len(traffic.outcomes)  # and some more traffic after the recovery
+            _wait_until(lambda: len(traffic.outcomes) >= settled + 10, RECOVERY_S)
 
         statuses = {o.status for o in traffic.outcomes}
         assert statuses <= {200, 201, 503}, statuses
