@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contract import IdConverter
 from shared.db import create_db_engine, writer
-from shared.errors import ApiError, ServiceUnavailable, as_api_error
+from shared.errors import ApiError, InternalError, ServiceUnavailable, as_api_error
 from shared.openapi import operation, serve_openapi
 from shared.settings import Settings
 from shared.spans import mark_span_failed
@@ -153,12 +153,13 @@ def _error_response(exc: Exception) -> Response:
     """Every exception a request raises (werkzeug's 404, 405, 413 too), as the JSON error.
 
     A failure (5xx) also marks the current span failed, so the trace shows where it started,
-    and is logged; a refusal (4xx) is the client's and is logged where it is counted.
+    and is logged; a refusal (4xx) is the client's: the span and status say it, and the
+    business steps that count outcomes (``shared.metrics.count_outcome``) log it.
     """
     error = as_api_error(exc)
     if error.outcome == "failed":
         mark_span_failed(trace.get_current_span(), exc)
-        if error.code == "internal_error":
+        if isinstance(error, InternalError):
             log.exception("unhandled error")
         else:
             log.warning("%s: %s", error.code, getattr(exc, "orig", None) or error.message)

@@ -48,7 +48,8 @@ class User(Body):
     """A user and their balance."""
 
     # The JSON keeps the Go sample's name for the balance, "amount"; Python says what it is.
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+    # The users service builds it from a UserRecord by field name (by_name=True).
+    model_config = ConfigDict(serialize_by_alias=True)
 
     id: Id
     user_name: str

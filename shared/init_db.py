@@ -29,9 +29,9 @@ SCHEMA = Base.metadata
 SERVICE_MODELS = (UserRecord, ProductRecord, OrderRecord)
 # The one key that crosses services (an order's user), declared where both tables are known:
 # the order service itself never loads users/, so its model cannot name the users table.
-SCHEMA.tables[OrderRecord.__tablename__].append_constraint(
-    ForeignKeyConstraint(["user_id"], [UserRecord.id])
-)
+_orders = SCHEMA.tables[OrderRecord.__tablename__]
+if not any(key.target_fullname == "users.id" for key in _orders.foreign_keys):  # once only
+    _orders.append_constraint(ForeignKeyConstraint(["user_id"], [UserRecord.id]))
 
 
 def init_db(engine: Engine) -> int:

@@ -1,8 +1,9 @@
 """``/openapi.json``: each service's document, generated from its routes and the contract.
 
-A view declares what it takes and answers with :func:`operation`; the schemas come from the
-pydantic models of ``shared.contract``, so the document, the validation and the responses
-share one definition (the fuzz test holds the service to it).
+A view declares what it takes and answers with :func:`operation`, and every status it can
+answer; the schemas come from the pydantic models of the service's ``contract.py``, so the
+document, the validation and the responses share one definition (the fuzz test holds the
+service to it, and the drift test holds each route to its statuses under faults).
 """
 
 from __future__ import annotations

@@ -191,8 +191,11 @@ def _given_only(settings: type[SettingsT]) -> type[SettingsT]:
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
-    sources = {"settings_customise_sources": classmethod(init_only)}
-    return type(f"{settings.__name__}FromMapping", (settings,), sources)
+    name = f"{settings.__name__}FromMapping"
+    namespace = {"__module__": __name__, "__qualname__": name}
+    return type(
+        name, (settings,), {**namespace, "settings_customise_sources": classmethod(init_only)}
+    )
 
 
 def settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:

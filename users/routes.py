@@ -37,7 +37,7 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
             session.add(record)
             session.flush()
             span.set_attribute("app.user.id", record.id)
-            created = User.model_validate(record)
+            created = User.model_validate(record, by_name=True)
     log.info("created user %s", created.id)
     location = url_for("users.get_user", user_id=created.id)
     return jsonify(created.model_dump()), 201, {"Location": location}
@@ -53,7 +53,7 @@ def get_user(user_id: int) -> Response:
             if record is None:
                 raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
             span.set_attribute("app.user.balance", record.balance)
-            return jsonify(User.model_validate(record).model_dump())
+            return jsonify(User.model_validate(record, by_name=True).model_dump())
 
 
 @bp.put("/users/<id:user_id>")
@@ -95,4 +95,4 @@ def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> User:
                     balance=record.balance,
                 )
             span.set_attribute("app.user.balance", record.balance)
-            return User.model_validate(record)
+            return User.model_validate(record, by_name=True)

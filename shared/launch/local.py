@@ -85,12 +85,11 @@ def main() -> int:
     if os.getppid() != parent:  # it died before we asked
         return 1
     print(f"database: {describe_database(settings.database_url)}", flush=True)
-    if subprocess.run([sys.executable, "-m", "shared.init_db"], env=env).returncode != 0:
-        print("init-db failed; is the database reachable?", file=sys.stderr)
-        return 1
-
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        if subprocess.run([sys.executable, "-m", "shared.init_db"], env=env).returncode != 0:
+            print("init-db failed; is the database reachable?", file=sys.stderr)
+            return 1
         for spec in PROCESSES:
             # Own session: a Ctrl-C reaches only this runner, which then stops each
             # service gracefully instead of gunicorn's immediate SIGINT shutdown.

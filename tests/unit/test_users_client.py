@@ -116,7 +116,14 @@ def test_html_instead_of_a_user_is_a_bad_gateway() -> None:
         server.close()
 
 
-@pytest.mark.parametrize("body", [{"id": 0, "user_name": "x"}, {**USER, "amount": "500"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": 0, "user_name": "x"},
+        {**USER, "amount": "500"},
+        {"id": 3, "user_name": "Ann", "account": "a", "balance": 500},  # Python's name, not JSON's
+    ],
+)
 def test_json_that_is_not_a_user_is_a_bad_gateway(body: dict[str, object]) -> None:
     with users_answering(200, json.dumps(body).encode()) as client:
         with pytest.raises(BadGateway) as raised:
