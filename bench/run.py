@@ -45,7 +45,7 @@ from bench import span_cost
 from bench.distro import DEFAULT_VENV, GUNICORN_CONFIG, DistroVenv, ensure_venv
 from bench.receiver import CountingReceiver, Counts, settle
 from shared.db import create_db_engine
-from shared.init_db import SCHEMA, init_db
+from shared.init_db import drop_schema, init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import (
@@ -176,7 +176,7 @@ def reset_database(url: str) -> None:
         connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`"))
     server.dispose()
     engine = create_db_engine(url)
-    SCHEMA.drop_all(engine)
+    drop_schema(engine)
     init_db(engine)
     engine.dispose()
 

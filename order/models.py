@@ -45,6 +45,8 @@ class OrderRecord(Base):
     price: Mapped[int] = mapped_column(Cents)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    # The trace of the request that placed it.
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
 
 # (id, name, price in cents): the catalog init-db writes once.

@@ -18,7 +18,7 @@ from shared.db import rows_affected
 from shared.errors import NotFound, Unprocessable
 from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
-from shared.spans import business_span
+from shared.spans import business_span, current_trace_id
 
 bp = Blueprint("order", __name__)
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRec
         product_name=product.name,
         price=product.price,
         status=PAID,
+        trace_id=current_trace_id(),
     )
     session.add(order)
     session.flush()

@@ -1,7 +1,8 @@
-"""``init-db``: create the schema and seed the catalog, once, before the services start.
+"""``init-db``: bring the schema up to date and seed the catalog, before the services start.
 
-Idempotent: tables that exist are left alone and seed products that exist are not rewritten,
-so compose and Kubernetes can run it on every deploy.
+Idempotent: revisions already applied are not applied again and seed products that exist are
+not rewritten, so compose and Kubernetes can run it on every deploy; a database of an earlier
+release is upgraded in place (``shared/migrations``).
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, ForeignKeyConstraint, make_url, select, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, ForeignKeyConstraint, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from order.models import SEED_PRODUCTS, OrderRecord, ProductRecord
 from shared.db import Base, create_db_engine
 from shared.settings import describe_database, settings_or_exit
-from users.models import UserRecord
+from users.models import CreditRecord, UserRecord
 
 log = logging.getLogger("init-db")
 
 # The one schema: each service declares the tables it owns on the one base, and importing
 # their models here is what gathers them all.
 SCHEMA = Base.metadata
-SERVICE_MODELS = (UserRecord, ProductRecord, OrderRecord)
+SERVICE_MODELS = (UserRecord, CreditRecord, ProductRecord, OrderRecord)
+# Its history: init-db applies the revisions the database has not had yet.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+FIRST_RELEASE = "0001"
 # The one key that crosses services (an order's user), declared where both tables are known:
 # the order service itself never loads users/, so its model cannot name the users table.
 _orders = SCHEMA.tables[OrderRecord.__tablename__]
@@ -52,7 +58,8 @@ def init_db(engine: Engine) -> int:
 
 
 def _create_schema_and_seed(engine: Engine) -> int:
-    SCHEMA.create_all(engine)
+    with engine.begin() as connection:
+        upgrade_schema(connection)
     with Session(engine) as session, session.begin():
         existing = set(session.scalars(select(ProductRecord.id)))
         missing = [
@@ -62,6 +69,28 @@ def _create_schema_and_seed(engine: Engine) -> int:
         ]
         session.add_all(missing)
     return len(missing)
+
+
+def upgrade_schema(connection: Connection, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (the newest by default) with Alembic's revisions.
+
+    A database the first release made (its tables, no version table) is marked as being at
+    that release's revision first, then upgraded in place like any other.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    tables = inspect(connection).get_table_names()
+    if "users" in tables and "alembic_version" not in tables:
+        command.stamp(config, FIRST_RELEASE)
+    command.upgrade(config, revision)
+
+
+def drop_schema(engine: Engine) -> None:
+    """Every table, the version table too: an empty database (the tests' and the bench's)."""
+    SCHEMA.drop_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 def wait_for_database(engine: Engine, timeout_s: float) -> None:

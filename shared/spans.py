@@ -14,6 +14,13 @@ from shared.errors import as_api_error
 _tracer = trace.get_tracer("tracing-demo")
 
 
+def current_trace_id() -> str | None:
+    """The trace of the request being served, as 32 hex digits (``None`` when not traced):
+    what a row records to lead back to the story that wrote it."""
+    context = trace.get_current_span().get_span_context()
+    return f"{context.trace_id:032x}" if context.is_valid else None
+
+
 def mark_span_failed(span: Span, exc: BaseException) -> None:
     """Status ERROR plus an exception event: what a trace UI shows as a failure."""
     span.record_exception(exc)

@@ -14,8 +14,9 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from shared.init_db import SCHEMA
+from shared.init_db import drop_schema
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers import ledger_mismatches
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, Stack, base_env
 
@@ -73,7 +74,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     else:
         url = _mysql_url()
         engine = create_engine(url)
-        SCHEMA.drop_all(engine)
+        drop_schema(engine)
         engine.dispose()
     result = run_init_db(url)
     assert result.returncode == 0, result.stderr
@@ -98,6 +99,13 @@ def stack(
     running = Stack.start(log_dir, env)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def balances_match_the_ledger(db: Engine) -> Iterator[None]:
+    """After the test: every balance equals its user's credits minus their paid orders."""
+    yield
+    assert ledger_mismatches(db) == []
 
 
 @pytest.fixture

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 from sqlalchemy import Engine
 
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import Stack
+
+# Every test here moves money: afterwards, the ledger explains every balance.
+pytestmark = pytest.mark.usefixtures("balances_match_the_ledger")
 
 CONCURRENT_ORDERS = 60
 AFFORDABLE = 7

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from order.models import OrderRecord
@@ -30,6 +31,7 @@ def test_make_load_runs_the_loadgen_locustfile() -> None:
     assert "--locustfile $(LOCUSTFILE)" in recipe
 
 
+@pytest.mark.usefixtures("balances_match_the_ledger")  # the shoppers moved money
 def test_load_generator_runs_against_the_page_origin(
     stack: Stack, receiver: OtlpReceiver, db: Engine, tmp_path: Path
 ) -> None:

@@ -20,7 +20,14 @@ from order.models import OrderRecord
 from shared.launch.process import resident_kib
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
-from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
+from tests.helpers import (
+    TIMEOUT,
+    balance_of,
+    create_user,
+    ledger_mismatches,
+    orders_of,
+    trace_id_of,
+)
 from tests.mariadb import ThrowawayMariaDB
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env
@@ -153,6 +160,7 @@ def test_database_outage_fails_fast_then_recovers_without_losing_money(
         assert ids == {o.body["id"] for o in paid if o.body}
         final = balance_of(create_engine(outage_db.url), user["id"])
         assert final == 1_000_000 + 100 * len(credited) - PRICE * len(paid)
+        assert ledger_mismatches(create_engine(outage_db.url)) == []
     finally:
         stack.stop()
 
@@ -263,6 +271,7 @@ def test_users_dying_mid_request_every_client_gets_an_answer_and_money_is_conser
         assert money() == before
         recorded = sum(len(orders_of(db, i)) for i in ids)
         assert recorded == statuses.count(201)
+        assert ledger_mismatches(db) == []
     finally:
         stack.stop()
 

@@ -14,6 +14,9 @@ from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_
 from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ServiceProcess, Stack, base_env
 
+# Every test here moves money: afterwards, the ledger explains every balance.
+pytestmark = pytest.mark.usefixtures("balances_match_the_ledger")
+
 # The services' defaults (shared/scenarios.py); lower bounds allow for nothing but rounding.
 SLOW_DB_S = 0.4
 USERS_LATENCY_S = 0.4

@@ -13,10 +13,10 @@ from shared.db import rows_affected
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
 from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
-from shared.spans import business_span
+from shared.spans import business_span, current_trace_id
 from users.contract import NewUser
 from users.metrics import CREDITS
-from users.models import UserRecord
+from users.models import CreditRecord, UserRecord
 from users.scenarios import should_reject_credit
 
 # No balance may grow past this (in cents): keeps sums far from any integer limit.
@@ -70,7 +70,7 @@ def credit_user(user_id: int) -> Response:
 
 
 def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> User:
-    """Apply the credit in one conditional UPDATE; the updated user."""
+    """Apply the credit in one conditional UPDATE and record it in the ledger; the updated user."""
     with business_span("update user amount", attributes) as span:
         if should_reject_credit():
             raise ServiceUnavailable(
@@ -94,5 +94,12 @@ def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> User:
                     code="balance_limit_exceeded",
                     balance=record.balance,
                 )
+            # The ledger's row, in the same transaction: the balance is the sum of its credits
+            # (less the orders paid from it).
+            session.add(
+                CreditRecord(
+                    user_id=user_id, amount=amount, source="credit", trace_id=current_trace_id()
+                )
+            )
             span.set_attribute("app.user.balance", record.balance)
             return User.model_validate(record, by_name=True)

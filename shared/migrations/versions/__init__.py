@@ -1,0 +1,1 @@
+"""The revisions, applied in order by ``shared.init_db``."""
