@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,9 +31,13 @@ log = logging.getLogger("init-db")
 # their models here is what gathers them all.
 SCHEMA = Base.metadata
 SERVICE_MODELS = (UserRecord, CreditRecord, ProductRecord, OrderRecord)
-# Its history: init-db applies the revisions the database has not had yet.
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-FIRST_RELEASE = "0001"
+# Its history: each service's revisions (init-db applies those the database has not had yet),
+# run by Alembic from shared/migrations.
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "shared" / "migrations"
+REVISIONS = [ROOT / "users" / "migrations", ROOT / "order" / "migrations"]
+# The first release's schema: the order branch's first revision, which depends on the users'.
+FIRST_RELEASE = "order_0001"
 # The one key that crosses services (an order's user), declared where both tables are known:
 # the order service itself never loads users/, so its model cannot name the users table.
 _orders = SCHEMA.tables[OrderRecord.__tablename__]
@@ -71,14 +76,16 @@ def _create_schema_and_seed(engine: Engine) -> int:
     return len(missing)
 
 
-def upgrade_schema(connection: Connection, revision: str = "head") -> None:
+def upgrade_schema(connection: Connection, revision: str = "heads") -> None:
     """Bring the database to ``revision`` (the newest by default) with Alembic's revisions.
 
     A database the first release made (its tables, no version table) is marked as being at
     that release's revision first, then upgraded in place like any other.
     """
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(RUNNER))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(map(str, REVISIONS)))
     config.attributes["connection"] = connection
     tables = inspect(connection).get_table_names()
     if "users" in tables and "alembic_version" not in tables:

@@ -84,7 +84,10 @@ def test_a_first_release_database_upgrades_in_place(empty_database: Engine) -> N
 
     upgraded = run_init_db(url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "Running upgrade 0001 -> 0002" in upgraded.stderr
+    # Each service's branch, from the first release's revision on.
+    assert "Running upgrade users_0001 -> users_0002" in upgraded.stderr
+    assert "Running upgrade order_0001 -> order_0002" in upgraded.stderr
+    assert "-> users_0001" not in upgraded.stderr  # the first release's tables were kept
     again = run_init_db(url)  # nothing left to do
     assert again.returncode == 0 and "Running upgrade" not in again.stderr, again.stderr
 
@@ -111,4 +114,5 @@ def test_a_new_database_gets_the_schema_of_the_models(empty_database: Engine) ->
     assert created.returncode == 0, created.stderr
     assert schema_drift(empty_database) == []
     with empty_database.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+        versions = connection.scalars(text("SELECT version_num FROM alembic_version"))
+        assert sorted(versions) == ["order_0002", "users_0002"]  # each service's newest

@@ -1,13 +1,15 @@
-"""The first release's schema: users, the product catalog and orders.
+"""The first release's catalog and orders; an order's user is a row of the users table.
 
-Revision ID: 0001
+Revision ID: order_0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0001"
+revision = "order_0001"
 down_revision = None
+branch_labels = ("order",)
+depends_on = "users_0001"
 
 Cents = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -19,15 +21,6 @@ def upgrade() -> None:
         sa.Column("name", sa.String(128), nullable=False, unique=True),
         sa.Column("price", Cents, nullable=False),
         sa.CheckConstraint("price > 0", name="ck_products_price_positive"),
-        mysql_charset="utf8mb4",
-    )
-    op.create_table(
-        "users",
-        sa.Column("id", Cents, primary_key=True, autoincrement=True),
-        sa.Column("user_name", sa.String(64), nullable=False),
-        sa.Column("account", sa.String(64), nullable=False),
-        sa.Column("amount", Cents, nullable=False),
-        sa.CheckConstraint("amount >= 0", name="ck_users_amount_not_negative"),
         mysql_charset="utf8mb4",
     )
     op.create_table(
@@ -45,5 +38,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("orders")
-    op.drop_table("users")
     op.drop_table("products")

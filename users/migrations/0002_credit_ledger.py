@@ -1,16 +1,18 @@
-"""A credit ledger: every applied credit is a row; an order records its trace too.
+"""A credit ledger: every applied credit is a row, with the trace of the request that made it.
 
 Each existing user gets one opening-balance credit (the balance plus what they paid for their
-orders), so from the first moment a balance equals its credits minus its paid orders.
+orders), so from the first moment a balance equals its credits minus its paid orders: the one
+rule that spans both services' tables, hence the dependency on the orders table.
 
-Revision ID: 0002
+Revision ID: users_0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "users_0002"
+down_revision = "users_0001"
+depends_on = "order_0001"
 
 Cents = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 OPENING_BALANCES = """
@@ -38,11 +40,8 @@ def upgrade() -> None:
         sa.Index("ix_credits_user_id_id", "user_id", "id"),
         mysql_charset="utf8mb4",
     )
-    op.add_column("orders", sa.Column("trace_id", sa.String(32)))
     op.execute(OPENING_BALANCES)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("orders") as orders:
-        orders.drop_column("trace_id")
     op.drop_table("credits")

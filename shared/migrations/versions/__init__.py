@@ -1,1 +1,0 @@
-"""The revisions, applied in order by ``shared.init_db``."""
