@@ -347,7 +347,7 @@ RULES_JS = """(cases) => Object.fromEntries(Object.entries(cases).map(([name, sp
         references: parent ? [{refType: "CHILD_OF", traceID: "t", spanID: parent}] : [],
         startTime: start, duration, processID: service || "p1", warnings: null, logs: [],
         tags: Object.entries(tags || {}).map(([key, value]) => ({key, value,
-            type: typeof value === "boolean" ? "bool" : "string"}))});
+            type: {boolean: "bool", number: "int64"}[typeof value] || "string"}))});
     const trace = window.TraceView.readTrace({spans: spans.map(span),
         processes: {p1: {serviceName: "a", tags: []}, p2: {serviceName: "b", tags: []}}});
     const notice = window.TraceView.whatToNotice(trace);
@@ -357,6 +357,37 @@ RULES_JS = """(cases) => Object.fromEntries(Object.entries(cases).map(([name, sp
 CALL = {"span.kind": "client", "http.request.method": "GET"}
 SERVER = {"span.kind": "server"}
 FAILED = {"error": True, "otel.status_code": "ERROR"}
+# The payment service's credit to the users service, and what its attempts carry.
+CREDIT = {"span.kind": "client", "http.request.method": "PUT", "url.full": "http://u:8080/users/5"}
+TIMED_OUT = {**FAILED, "otel.status_description": "ReadTimeout: read timed out"}
+RESENT = {"http.request.resend_count": 1, "http.response.status_code": 200}
+REPLAYED = {"app.idempotency.replayed": True}
+# The page's own retry of a transfer that got a 502.
+TRANSFER = {
+    "span.kind": "client",
+    "http.request.method": "PUT",
+    "url.full": "http://127.0.0.1:5000/payments/transfer/id/5",
+}
+
+
+def _lost_response(
+    second_try: dict[str, object], under_it: dict[str, object]
+) -> list[list[object]]:
+    """A transfer whose first credit got no answer in time and was sent again: payment's spans
+    (p1) and the users service's (p2), in microseconds. ``second_try`` and ``under_it``: the
+    tags of the second attempt's client span and of the users service's business span below it.
+    """
+    return [
+        ["transfer", None, 0, 5_400_000, SERVER],
+        ["transfer funds", "transfer", 10, 5_300_000, {}],
+        ["try1", "transfer funds", 100, 5_000_000, {**CREDIT, **TIMED_OUT}],
+        # The users service applied it, and answered after the caller had given up.
+        ["srv1", "try1", 300, 6_000_000, SERVER, "p2"],
+        ["credit1", "srv1", 400, 20_000, {"app.idempotency.replayed": False}, "p2"],
+        ["try2", "transfer funds", 5_200_000, 30_000, {**CREDIT, **RESENT, **second_try}],
+        ["srv2", "try2", 5_205_000, 20_000, SERVER, "p2"],
+        ["credit2", "srv2", 5_206_000, 5_000, under_it, "p2"],
+    ]
 
 
 def test_what_to_notice_follows_from_the_trace_alone(page: Page) -> None:
@@ -386,10 +417,43 @@ def test_what_to_notice_follows_from_the_trace_alone(page: Page) -> None:
             ["b", "root", 50, 45, {}],
         ],
         "unanswered": [["call", None, 0, 100, CALL]],
+        # A retried call answered from the record of the first: before the failure rule.
+        "replayed": _lost_response(REPLAYED, REPLAYED),
+        "replayed, said below": _lost_response({}, REPLAYED),
+        "resent, applied anew": _lost_response({"app.idempotency.replayed": False}, {}),
+        # Two calls to the same route, the second no resend: two requests, not a retry.
+        "not a resend": _lost_response({"http.request.resend_count": 0, **REPLAYED}, REPLAYED),
+        # The page's own retry after a 502, with a failure elsewhere in the trace.
+        "page retry": [
+            ["click", None, 0, 400_000, {}],
+            ["put1", "click", 0, 50_000, {**TRANSFER, **FAILED, "http.response.status_code": 502}],
+            ["put2", "click", 300_000, 90_000, {**TRANSFER, **RESENT, **REPLAYED}],
+            ["srv", "put2", 310_000, 60_000, SERVER, "p2"],
+            ["read", "click", 390_000, 10_000, {**CALL, **FAILED}],
+        ],
         "orphan": [["child", "gone", 0, 10, {}]],
         "loop": [["x", "y", 0, 10, {}], ["y", "x", 0, 10, {}]],
     }
     seen = page.evaluate(RULES_JS, cases)
+    for case in ("replayed", "replayed, said below"):
+        assert (seen[case]["marked"], seen[case]["reason"]) == ("try2", "replayed-retry"), case
+        assert seen[case]["sentence"] == (
+            "a's “PUT /users/5 → 200” was sent 2 times with one idempotency key: attempt 1 got "
+            "no answer (ReadTimeout: read timed out); attempt 2 (http.request.resend_count=1) "
+            "was answered by b from the record of an earlier one "
+            "(app.idempotency.replayed=true). So it was applied once, and the red attempt is "
+            "what the retry recovered from, not where the request failed."
+        ), case
+        assert seen[case]["complete"]
+    # Without a replay, or without a resend, the timed-out attempt is where the failure started.
+    for case in ("resent, applied anew", "not a resend"):
+        assert (seen[case]["marked"], seen[case]["reason"]) == ("try1", "error"), case
+    assert (seen["page retry"]["marked"], seen["page retry"]["reason"]) == (
+        "put2",
+        "replayed-retry",
+    )
+    assert "attempt 1 was answered 502; attempt 2" in seen["page retry"]["sentence"]
+    assert seen["page retry"]["sentence"].endswith("1 failure started elsewhere.")
     assert seen["retry"]["marked"] == "srv1"
     assert "The 2 red spans above it only pass it on" in seen["retry"]["sentence"]
     assert seen["skewed"]["reason"] != "client-wait"

@@ -175,19 +175,10 @@
     const facts = [];
     const statement = span.tags.get("db.statement") || span.tags.get("db.query.text");
     if (statement) facts.push({ kind: "sql", text: shorten(statement, STATEMENT_CHARS) });
-    const method = span.tags.get("http.request.method") || span.tags.get("http.method");
-    if (method) {
-      const url = span.tags.get("url.full") || span.tags.get("http.url");
-      let path = span.tags.get("http.route") || span.tags.get("url.path") || "";
-      if (!path && url) {
-        try {
-          path = new URL(url, location.href).pathname;
-        } catch {
-          path = url;
-        }
-      }
-      const status = span.tags.get("http.response.status_code") || span.tags.get("http.status_code");
-      facts.push({ kind: "http", text: `${method} ${path}${status ? ` → ${status}` : ""}` });
+    const target = httpTarget(span);
+    if (target) {
+      const status = statusOf(span);
+      facts.push({ kind: "http", text: `${target}${status ? ` → ${status}` : ""}` });
     }
     // app.scenario is on every span of a scenario's trace: said once, on the root.
     const values = [...span.tags]
@@ -196,6 +187,26 @@
     if (values.length) facts.push({ kind: "app", text: values.join(" · ") });
     if (span.error) facts.push({ kind: "error", text: `✖ ${failureOf(span) || "failed"}` });
     return facts;
+  }
+
+  /** An HTTP span's method and route or path ("PUT /users/5"), or "" for any other span. */
+  function httpTarget(span) {
+    const method = span.tags.get("http.request.method") || span.tags.get("http.method");
+    if (!method) return "";
+    const url = span.tags.get("url.full") || span.tags.get("http.url");
+    let path = span.tags.get("http.route") || span.tags.get("url.path") || "";
+    if (!path && url) {
+      try {
+        path = new URL(url, location.href).pathname;
+      } catch {
+        path = url;
+      }
+    }
+    return `${method} ${path}`;
+  }
+
+  function statusOf(span) {
+    return span.tags.get("http.response.status_code") || span.tags.get("http.status_code");
   }
 
   /** Why a span failed: its status message, and its exception unless the message says it. */
@@ -217,11 +228,14 @@
 
   /**
    * The span that explains the trace, and one sentence about it, from the trace alone:
-   * 1. where a failure started: a failed span with no failed span under it;
-   * 2. else a call that waited outside its server: a client span whose server spans account
+   * 1. a call sent again whose last attempt was answered from the record of an earlier one
+   *    (see replayedRetries): its earlier, failed attempts are what the retry recovered from,
+   *    not where a failure started;
+   * 2. else where a failure started: a failed span with no failed span under it;
+   * 3. else a call that waited outside its server: a client span whose server spans account
    *    for less than half of it, by at least NOTICEABLE_WAIT_US (durations only, so clocks
    *    that differ between machines do not matter);
-   * 3. else the span with the longest self time, when it is at least STANDS_OUT of the trace.
+   * 4. else the span with the longest self time, when it is at least STANDS_OUT of the trace.
    * Nothing is marked when nothing stands out.
    */
   function whatToNotice(trace) {
@@ -230,6 +244,32 @@
     const origins = trace.spans
       .filter((span) => span.error && !span.children.some(failsWithin))
       .sort((a, b) => a.end - b.end);
+    const retries = replayedRetries(trace);
+    if (retries.length) {
+      const [attempts, ...others] = retries;
+      const last = attempts[attempts.length - 1];
+      const earlier = attempts.slice(0, -1);
+      const recovered = (span) => earlier.some((a) => a === span || ancestorsOf(span).includes(a));
+      const elsewhere = origins.filter((origin) => !recovered(origin));
+      const server = serversUnder(last)[0];
+      const failedBefore = earlier.filter(failsWithin).length;
+      return {
+        span: last,
+        reason: "replayed-retry",
+        sentence:
+          `${describe(last)} was sent ${attempts.length} times with one idempotency key: ` +
+          earlier.map((attempt, i) => `attempt ${i + 1} ${outcomeOf(attempt)}; `).join("") +
+          `attempt ${attempts.length} (http.request.resend_count=${resendCount(last)}) was ` +
+          `answered ${server ? `by ${server.service} ` : ""}from the record of an earlier one ` +
+          `(app.idempotency.replayed=true). So it was applied once` +
+          (failedBefore
+            ? `, and the red ${failedBefore > 1 ? "attempts are" : "attempt is"} what the ` +
+              `retry recovered from, not where the request failed.`
+            : ".") +
+          (others.length ? ` ${count(others.length, "other call")} retried the same way.` : "") +
+          (elsewhere.length ? ` ${count(elsewhere.length, "failure")} started elsewhere.` : ""),
+      };
+    }
     if (origins.length) {
       const [origin, ...elsewhere] = origins;
       const why = failureOf(origin).replace(/\.+$/, "");
@@ -280,6 +320,58 @@
         `Nothing stands out: the time is spread over the spans; the most spent in one span ` +
         `itself is ${ms(slowest.self)} of ${ms(total)}, in ${describe(slowest)}.`,
     };
+  }
+
+  /**
+   * Calls sent more than once, whose last attempt was answered from the record of an earlier
+   * one: client spans of one parent to the same method and path, the later ones carrying
+   * http.request.resend_count, the last one answered with app.idempotency.replayed=true (on
+   * itself, its server span or a span of that server below it). Each as its attempts in time
+   * order; the outermost call first.
+   */
+  function replayedRetries(trace) {
+    const calls = new Map();
+    for (const span of trace.spans.filter(isHttpCall)) {
+      const key = `${span.parentId} ${httpTarget(span)}`;
+      calls.set(key, [...(calls.get(key) || []), span]);
+    }
+    return [...calls.values()]
+      .map((attempts) => attempts.sort((a, b) => a.start - b.start))
+      .filter(
+        (attempts) =>
+          attempts.length > 1 &&
+          attempts.slice(1).every((attempt) => resendCount(attempt) > 0) &&
+          answeredFromRecord(attempts[attempts.length - 1]),
+      )
+      .sort((a, b) => a[0].depth - b[0].depth || a[0].start - b[0].start);
+  }
+
+  function resendCount(span) {
+    return Number(span.tags.get("http.request.resend_count")) || 0;
+  }
+
+  function saysReplayed(span) {
+    const replayed = span.tags.get("app.idempotency.replayed");
+    return replayed === true || replayed === "true";
+  }
+
+  function answeredFromRecord(call) {
+    if (saysReplayed(call)) return true;
+    const within = (span, service) =>
+      span.children.filter((child) => child.service === service).flatMap((child) => [
+        child,
+        ...within(child, service),
+      ]);
+    return serversUnder(call).some(
+      (server) => saysReplayed(server) || within(server, server.service).some(saysReplayed),
+    );
+  }
+
+  /** What one attempt of a call got: an answer (its status) or none, and why it failed. */
+  function outcomeOf(attempt) {
+    const status = statusOf(attempt);
+    const why = attempt.error ? shorten(failureOf(attempt), 100).replace(/\.+$/, "") : "";
+    return `${status ? `was answered ${status}` : "got no answer"}${why ? ` (${why})` : ""}`;
   }
 
   function failsWithin(span) {
