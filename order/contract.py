@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from shared.contract import Body, Id
+from shared.contract import Body, Id, PageQuery, UtcTime
 
 Price = Annotated[int, Field(ge=1, description="cents")]
 
@@ -35,3 +35,23 @@ class Order(Body):
     product_name: str
     price: Price
     status: Literal["PAID"]
+
+
+class PastOrder(Order):
+    """A paid order in a listing, with when it was placed and the trace that placed it."""
+
+    trace_id: str | None
+    created_at: UtcTime
+
+
+class OrdersQuery(PageQuery):
+    """Whose orders to list, and which page."""
+
+    user_id: Id
+
+
+class OrdersPage(Body):
+    """A user's orders, newest first, and the cursor to the next page (null: no more)."""
+
+    orders: list[PastOrder]
+    next_cursor: str | None

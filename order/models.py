@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, column, func, table
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    column,
+    func,
+    table,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, Cents
+from shared.db import Base, Cents, IdempotencyKey
 
 PAID = "PAID"
 
@@ -35,7 +45,11 @@ class OrderRecord(Base):
     """A paid order: written in the same transaction as the debit it records."""
 
     __tablename__ = "orders"
-    __table_args__ = {"mysql_charset": "utf8mb4"}
+    __table_args__ = (
+        # A key is scoped to the user who orders: another user's order is another order.
+        Index("uq_orders_user_id_idempotency_key", "user_id", "idempotency_key", unique=True),
+        {"mysql_charset": "utf8mb4"},
+    )
 
     id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
     # A user of the users service: init-db, which knows both tables, adds the foreign key.
@@ -45,8 +59,9 @@ class OrderRecord(Base):
     price: Mapped[int] = mapped_column(Cents)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
-    # The trace of the request that placed it.
+    # The trace of the request that placed it, and the client's Idempotency-Key.
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    idempotency_key: Mapped[bytes | None] = mapped_column(IdempotencyKey)
 
 
 # (id, name, price in cents): the catalog init-db writes once.

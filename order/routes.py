@@ -8,14 +8,15 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from order.contract import NewOrder, Order, Product
+from order.contract import NewOrder, Order, OrdersPage, OrdersQuery, PastOrder, Product
 from order.metrics import ORDERS
 from order.models import PAID, OrderRecord, ProductRecord, user_balances
 from order.scenarios import run_order_scenarios
 from shared.app import db_session, users_client
-from shared.contract import parse_body
+from shared.contract import page_of, parse_body, parse_query
 from shared.db import rows_affected
 from shared.errors import NotFound, Unprocessable
+from shared.idempotency import apply_once, idempotency_key, mark_replayed
 from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
 from shared.spans import business_span, current_trace_id
@@ -36,25 +37,46 @@ def list_products() -> Response:
 
 
 @bp.post("/orders")
-@operation(201, Order, body=NewOrder, errors=(400, 404, 413, 422, 502, 503, 504))
+@operation(
+    201, Order, body=NewOrder, errors=(400, 404, 409, 413, 422, 502, 503, 504), idempotent=True
+)
 def place_order() -> tuple[Response, int, dict[str, str]]:
-    """Buy one product: debit its price and record the order, in one transaction."""
+    """Buy one product: debit its price and record the order, in one transaction, once per key."""
     new = parse_body(NewOrder)
+    key = idempotency_key()
     user_id, product_id = new.user_id, new.product_id
-    users = users_client()
-    attributes = {"app.user.id": user_id, "app.product.id": product_id}
-    with count_outcome(ORDERS, "placed"):
-        # The HTTP hop a trace shows as order-service -> user-service; it 404s unknown users.
-        users.get_user(user_id)
-        with business_span("insert order", attributes) as span:
-            with db_session(writes=True) as session, session.begin():
-                record = _pay_and_record(session, user_id, product_id)
-                span.set_attributes({"app.order.id": record.id, "app.order.price": record.price})
-                placed = Order.model_validate(record)
-    MONEY_MOVED.add(placed.price, {"app.flow": "order"})
-    log.info("order %s placed: user %s paid %s", placed.id, user_id, placed.price)
+    with count_outcome(ORDERS, "placed") as counted:
+        placed, replayed = apply_once(
+            key,
+            recorded=lambda key: _recorded_order(user_id, key),
+            same_request=lambda placed: placed.product_id == product_id,
+            apply=lambda: _place(user_id, product_id, key),
+        )
+        if replayed:
+            counted.success = "replayed"
+    if replayed:
+        log.info("order %s replayed (idempotency key)", placed.id)
+    else:
+        MONEY_MOVED.add(placed.price, {"app.flow": "order"})
+        log.info("order %s placed: user %s paid %s", placed.id, user_id, placed.price)
     location = url_for("order.get_order", order_id=placed.id)
-    return jsonify(placed.model_dump()), 201, {"Location": location}
+    response = mark_replayed(jsonify(placed.model_dump()), replayed)
+    return response, 201, {"Location": location}
+
+
+@bp.get("/orders")
+@operation(200, OrdersPage, query=OrdersQuery, errors=(400, 503))
+def list_orders() -> Response:
+    """A user's orders, newest first."""
+    page = parse_query(OrdersQuery)
+    with db_session() as session:
+        query = select(OrderRecord).where(OrderRecord.user_id == page.user_id)
+        if page.cursor is not None:
+            query = query.where(OrderRecord.id < page.cursor)
+        rows = session.scalars(query.order_by(OrderRecord.id.desc()).limit(page.limit + 1))
+        orders, cursor = page_of(rows.all(), page.limit)
+        listed = [PastOrder.model_validate(order) for order in orders]
+    return jsonify(OrdersPage(orders=listed, next_cursor=cursor).model_dump(mode="json"))
 
 
 @bp.get("/orders/<id:order_id>")
@@ -68,7 +90,32 @@ def get_order(order_id: int) -> Response:
         return jsonify(Order.model_validate(record).model_dump())
 
 
-def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRecord:
+def _recorded_order(user_id: int, key: bytes) -> Order | None:
+    """The order this user placed earlier with ``key``, if any."""
+    with db_session() as session:
+        record = session.scalars(
+            select(OrderRecord).where(
+                OrderRecord.user_id == user_id, OrderRecord.idempotency_key == key
+            )
+        ).one_or_none()
+        return None if record is None else Order.model_validate(record)
+
+
+def _place(user_id: int, product_id: int, key: bytes | None) -> Order:
+    """Check the user with the users service, then pay and record the order in one transaction."""
+    # The HTTP hop a trace shows as order-service -> user-service; it 404s unknown users.
+    users_client().get_user(user_id)
+    attributes = {"app.user.id": user_id, "app.product.id": product_id}
+    with business_span("insert order", attributes) as span:
+        with db_session(writes=True) as session, session.begin():
+            record = _pay_and_record(session, user_id, product_id, key)
+            span.set_attributes({"app.order.id": record.id, "app.order.price": record.price})
+            return Order.model_validate(record)
+
+
+def _pay_and_record(
+    session: Session, user_id: int, product_id: int, key: bytes | None
+) -> OrderRecord:
     """Debit the product's price and insert the order, inside the caller's transaction.
 
     The debit is one conditional UPDATE (``amount >= price``): the database checks and
@@ -106,6 +153,8 @@ def _pay_and_record(session: Session, user_id: int, product_id: int) -> OrderRec
         price=product.price,
         status=PAID,
         trace_id=current_trace_id(),
+        # Unique per user: a twin request that got here second fails on it and rolls back.
+        idempotency_key=key,
     )
     session.add(order)
     session.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.contract import IdConverter
 from shared.db import create_db_engine, writer
 from shared.errors import ApiError, InternalError, ServiceUnavailable, as_api_error
+from shared.idempotency import KEY_HEADER, REPLAYED_HEADER
 from shared.openapi import operation, serve_openapi
 from shared.settings import Settings
 from shared.spans import mark_span_failed
@@ -23,8 +24,10 @@ from shared.users_client import UsersClient
 log = logging.getLogger(__name__)
 
 PROBE_PATHS = ("/healthz", "/readyz")
-# The page sends JSON and the trace context (W3C traceparent/tracestate, scenario baggage).
-CORS_ALLOWED_HEADERS = ["Content-Type", "traceparent", "tracestate", "baggage"]
+# The page sends JSON, the trace context (W3C traceparent/tracestate, scenario baggage) and,
+# on writes that move money, an idempotency key; it reads whether an answer was a replay.
+CORS_ALLOWED_HEADERS = ["Content-Type", "traceparent", "tracestate", "baggage", KEY_HEADER]
+CORS_EXPOSED_HEADERS = [REPLAYED_HEADER]
 ReadinessCheck = Callable[[], None]
 
 
@@ -50,6 +53,7 @@ def create_service_app(
         origins=list(settings.cors_allowed_origins),
         methods=["GET", "POST", "PUT", "OPTIONS"],
         allow_headers=CORS_ALLOWED_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
         max_age=600,
         always_send=False,  # no CORS headers for requests without an Origin
     )
@@ -64,7 +68,7 @@ def create_service_app(
 def attach_database(app: Flask, settings: Settings) -> Engine:
     """Give the app an engine (SQL spans: the instrumentation wraps ``create_engine``) and a
     readiness check for it."""
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.idempotency_wait_seconds)
     app.extensions["sessionmaker"] = sessionmaker(engine)
     app.extensions["write_sessionmaker"] = sessionmaker(writer(engine))
     add_readiness_check(app, "database", lambda: _ping_database(engine))
@@ -77,6 +81,7 @@ def attach_users_client(app: Flask, settings: Settings) -> UsersClient:
         settings.user_url,
         connect_timeout=settings.http_connect_timeout,
         read_timeout=settings.http_read_timeout,
+        budget_s=settings.transfer_budget_seconds,
     )
     app.extensions["users_client"] = users
     add_readiness_check(app, "users-service", users.check_health)

@@ -10,10 +10,19 @@ with them (``shared.users_client``).
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Protocol, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails
 from werkzeug.routing import IntegerConverter, Map
 
@@ -24,9 +33,18 @@ MAX_ID = 10**18 - 1
 # One transfer or balance may not exceed ten million units (a billion cents): bigger is a typo.
 MAX_AMOUNT_CENTS = 1_000_000_000
 
+# A listing's page: this many items unless the client asks for fewer, or more up to the max.
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT_CENTS, description="cents")]
 Balance = Annotated[int, Field(ge=0, description="cents")]
+# The database writes times in UTC without a zone (SQLite's CURRENT_TIMESTAMP; MySQL's NOW() in
+# the UTC session shared.db sets): the answer says so (RFC 3339, "Z").
+UtcTime = Annotated[
+    datetime, AfterValidator(lambda at: at if at.tzinfo else at.replace(tzinfo=UTC))
+]
 # Non-blank, no control characters, no surrounding spaces: the schema says exactly what the
 # service accepts (the page trims what a person types).
 _TEXT_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
@@ -75,7 +93,23 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=MAX_ID)
 
 
+class Query(BaseModel):
+    """A request's query parameters: no unknown ones; numbers arrive as text, so not strict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PageQuery(Query):
+    """A page of a listing, newest first: at most ``limit`` items, below ``cursor``."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE
+    cursor: Annotated[
+        Id | None, Field(description="next_cursor of the previous page; omit for the first")
+    ] = None
+
+
 BodyT = TypeVar("BodyT", bound=Body)
+QueryT = TypeVar("QueryT", bound=Query)
 
 _ERROR_CODES = {
     "missing": "missing_field",
@@ -93,6 +127,32 @@ def parse_body(model: type[BodyT]) -> BodyT:
         return model.model_validate_json(request.get_data(cache=True))
     except ValidationError as exc:
         raise _bad_request(exc.errors(include_url=False)[0]) from None
+
+
+def parse_query(model: type[QueryT]) -> QueryT:
+    """The request's query parameters as ``model``; any mistake is a 400 naming the parameter."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise _bad_request(exc.errors(include_url=False)[0]) from None
+
+
+class HasId(Protocol):
+    """A row of a listing."""
+
+    @property
+    def id(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=HasId)
+
+
+def page_of(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], str | None]:
+    """A page from ``rows`` fetched newest first with one row more than ``limit``: the first
+    ``limit`` rows, and the cursor to the next page (``None`` when there is no more)."""
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1].id)
+    return rows, None
 
 
 def _bad_request(error: ErrorDetails) -> BadRequest:

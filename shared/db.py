@@ -10,27 +10,43 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, Integer, Update, create_engine, event, make_url
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    LargeBinary,
+    Update,
+    create_engine,
+    event,
+    make_url,
+)
+from sqlalchemy.dialects.mysql import VARBINARY
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Balances and prices are integer cents; BIGINT keeps large balances exact.
 Cents = BigInteger().with_variant(Integer(), "sqlite")
+# An Idempotency-Key (shared.idempotency), compared byte for byte: binary on MySQL (no collation
+# folds case or pads spaces), a BLOB on SQLite.
+IdempotencyKey = LargeBinary().with_variant(VARBINARY(255), "mysql", "mariadb")
 
 # How long a SQLite writer waits for the file lock before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
 # Execution option marking a transaction that will write (see `writer`).
 WRITE_OPTION = "demo_writes"
-# How long a MySQL statement waits for a row lock before failing (the default is 50 s).
-MYSQL_LOCK_WAIT_TIMEOUT_S = 10
 
 
 class Base(DeclarativeBase):
     """Declarative base for every table of the demo, whichever service owns it."""
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine tuned for the demo's backend: MySQL through PyMySQL, or an embedded SQLite file."""
+def create_db_engine(url: str, lock_wait_timeout_s: int = 5) -> Engine:
+    """An engine tuned for the demo's backend: MySQL through PyMySQL, or an embedded SQLite file.
+
+    On MySQL a statement waits ``lock_wait_timeout_s`` for a row lock before failing (the
+    server's default is 50 s): a second write with the same idempotency key waits that long for
+    the first (``IDEMPOTENCY_WAIT_SECONDS``). SQLite's writers queue for its one write lock.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
@@ -52,7 +68,11 @@ def create_db_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _set_lock_wait_timeout(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         with dbapi_connection.cursor() as cursor:
-            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {MYSQL_LOCK_WAIT_TIMEOUT_S}")
+            # UTC, as SQLite's CURRENT_TIMESTAMP: the rows' times mean the same on both.
+            cursor.execute(
+                f"SET SESSION innodb_lock_wait_timeout = {int(lock_wait_timeout_s)}, "
+                "time_zone = '+00:00'"
+            )
 
     return engine
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from opentelemetry import metrics
 from opentelemetry.metrics import Counter
@@ -26,18 +27,26 @@ MONEY_MOVED = meter.create_counter(
 )
 
 
+@dataclass
+class Counted:
+    """The outcome a successful block is counted with; the block may change it (a replay)."""
+
+    success: str
+
+
 @contextmanager
-def count_outcome(counter: Counter, success: str) -> Iterator[None]:
+def count_outcome(counter: Counter, success: str) -> Iterator[Counted]:
     """Count one attempt: ``success`` if the block returns, else refused (4xx) or failed.
 
     A refusal is also logged (failures are, by the error handlers), so it shows in its trace.
     """
+    counted = Counted(success)
     try:
-        yield
+        yield counted
     except Exception as exc:
         error = as_api_error(exc)
         counter.add(1, {"app.outcome": error.outcome, "app.error": error.code})
         if error.outcome == "refused":
             log.info("refused (%s): %s", error.code, error.message)
         raise
-    counter.add(1, {"app.outcome": success})
+    counter.add(1, {"app.outcome": counted.success})

@@ -17,6 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from shared.contract import Id
 from shared.errors import Error
+from shared.idempotency import KEY_HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 
 Schema = dict[str, Any]
 View = TypeVar("View", bound=Callable[..., Any])
@@ -24,20 +25,39 @@ View = TypeVar("View", bound=Callable[..., Any])
 _REASONS = {
     400: "Malformed request: bad JSON, missing, unknown or invalid fields",
     404: "No such user, product or order",
+    409: "A request with this idempotency key (or on the same row) is still in progress",
     413: "Request body too large",
-    422: "Refused by the business rules",
+    422: "Refused by the business rules (or an idempotency key reused for another request)",
     502: "The users service answered something unusable",
     503: "A dependency (database or users service) is unavailable",
     504: "The users service did not answer in time",
 }
 _REF = "#/components/schemas/{model}"
+IDEMPOTENCY_KEY_PARAMETER: Schema = {
+    "name": KEY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        'Makes a retry safe: a quoted string ("k-123", the IETF draft\'s form) or bare (k-123). '
+        "The same key with the same body answers the recorded result again "
+        f"({REPLAYED_HEADER}: true); with another body, 422 idempotency_key_reused."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH + 2},
+}
 _PATH_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
 def operation(
-    status: int, answer: Any, *, body: type[BaseModel] | None = None, errors: tuple[int, ...] = ()
+    status: int,
+    answer: Any,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (),
+    idempotent: bool = False,
 ) -> Callable[[View], View]:
-    """Document a view: its request ``body``, its ``status`` and ``answer`` type, its errors.
+    """Document a view: its request ``body`` or ``query``, its ``status`` and ``answer`` type,
+    its errors, and whether it takes an ``Idempotency-Key`` (``shared.idempotency``).
 
     The summary is the first line of the view's docstring.
     """
@@ -47,7 +67,9 @@ def operation(
             "status": status,
             "answer": answer,
             "body": body,
+            "query": query,
             "errors": errors,
+            "idempotent": idempotent,
         }
         return view
 
@@ -108,20 +130,42 @@ def _operation(view: Callable[..., Any], spec: Schema, components: dict[str, Sch
         described.strip().splitlines()[0] if described else "OK",
         _schema(answer, "serialization", components),
     )
+    headers = success["headers"] = {}
     if spec["status"] == 201:
-        success["headers"] = {
-            "Location": {"description": "Where to read it", "schema": {"type": "string"}}
+        headers["Location"] = {"description": "Where to read it", "schema": {"type": "string"}}
+    if spec["idempotent"]:
+        headers[REPLAYED_HEADER] = {
+            "description": "true: the answer recorded for this key earlier; nothing was applied",
+            "schema": {"type": "string", "enum": ["true"]},
         }
+    if not headers:
+        del success["headers"]
     responses = {
         str(spec["status"]): success,
         **{str(status): _json(_REASONS[status], error_schema) for status in spec["errors"]},
     }
     operation: Schema = {"summary": summary, "responses": responses}
+    parameters = _query_parameters(spec["query"])
+    if spec["idempotent"]:
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+    if parameters:
+        operation["parameters"] = parameters
     if spec["body"] is not None:
         body_schema = _schema(spec["body"], "validation", components)
         operation["requestBody"] = {"required": True, **_json("", body_schema)}
         del operation["requestBody"]["description"]
     return operation
+
+
+def _query_parameters(query: type[BaseModel] | None) -> list[Schema]:
+    if query is None:
+        return []
+    schema = query.model_json_schema()
+    required = set(schema.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": field}
+        for name, field in schema["properties"].items()
+    ]
 
 
 def _schema(annotation: Any, mode: str, components: dict[str, Schema]) -> Schema:

@@ -49,6 +49,9 @@ class Scenario(StrEnum):
     USERS_LATENCY = "users-latency"
     # Orders lock the user's row and hold it: concurrent orders queue on the lock.
     LOCK_CONTENTION = "lock-contention"
+    # The users service applies a credit, then answers after the payment service stopped
+    # waiting: the payment service retries with the same idempotency key and gets a replay.
+    LOST_RESPONSE = "lost-response"
 
 
 # A browser origin, literally: scheme://host[:port] (never "*", never a pattern).
@@ -84,6 +87,12 @@ class Settings(BaseSettings):
     http_connect_timeout: Seconds = 1.0
     http_read_timeout: Seconds = 5.0
     max_body_bytes: Annotated[int, Field(gt=0)] = 16 * 1024
+    # Money-moving writes (see shared.idempotency): how long a second write with the same key
+    # waits for the first (MySQL's row lock wait, whole seconds) before a 409; and how long the
+    # payment service may spend on a transfer, its retries included (well under the frontends'
+    # 30 s proxy timeout).
+    idempotency_wait_seconds: Annotated[int, Field(ge=1, le=60)] = 5
+    transfer_budget_seconds: Seconds = 12.0
 
     # Scenarios (see README, "Scenarios").
     default_scenario: Scenario | None = None
@@ -91,6 +100,8 @@ class Settings(BaseSettings):
     scenario_slow_db_ms: Milliseconds = 400
     scenario_users_latency_ms: Milliseconds = 400
     scenario_lock_hold_ms: Milliseconds = 250
+    # More than HTTP_READ_TIMEOUT, so the payment service gives up on the first answer.
+    scenario_lost_response_ms: Milliseconds = 6000
 
     # Telemetry the project adds to the SDK's: the Go sample's switches, the local spans file.
     insecure_mode: bool | None = None

@@ -12,6 +12,7 @@ This module only adds what the project itself contributes:
   equivalents before the SDK reads the environment;
 - a few defaults of its own (each one a standard variable, so any of them can be overridden);
 - the scenario span processor and the ``traceresponse`` header;
+- the HTTP client spans' resend count and replay flag (``shared.users_client``'s hooks);
 - terminal log lines with trace ids, with or without telemetry, and exporter complaints
   rate-limited (an unreachable collector makes the exporter log on every retry).
 """
@@ -96,6 +97,23 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
         provider.add_span_processor(ScenarioSpanProcessor())
     set_global_response_propagator(TraceResponsePropagator())  # type: ignore[no-untyped-call]
     _drop_connect_spans()
+    _hook_requests_spans()
+
+
+def _hook_requests_spans() -> None:
+    """The HTTP client spans say which resend they are and whether their answer was a replay.
+
+    The auto-instrumentation loads the requests instrumentation without hooks, and an
+    instrumentor takes its hooks when it instruments: instrument it again, with them.
+    """
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    from shared.users_client import record_replay, record_resend
+
+    instrumentor = RequestsInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+        instrumentor.instrument(request_hook=record_resend, response_hook=record_replay)
 
 
 def _drop_connect_spans() -> None:

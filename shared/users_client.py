@@ -2,24 +2,50 @@
 
 One pooled keep-alive session per process, with connect and read timeouts. Failures map to
 the gateway errors a caller should see: unreachable → 503, too slow → 504, nonsense → 502.
-Nothing non-idempotent is ever retried: a credit that timed out may have been applied.
+
+A call is retried only when no answer came (tenacity: at most three attempts, jittered backoff,
+all within a time budget), each attempt its own HTTP client span: a connection refused or
+reset, always; a read timeout only for a credit, which carries an idempotency key, so the
+users service answers a credit it already applied with a replay instead of applying it twice.
+An answer, even a 5xx, is never retried. The spans of retries carry the standard
+``http.request.resend_count``, and answers to a keyed request ``app.idempotency.replayed``
+(the requests instrumentation's hooks, installed by ``shared.telemetry``).
 """
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 import requests
+from opentelemetry.trace import Span
 from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
-from urllib3 import BaseHTTPResponse
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import ReadTimeoutError
-from urllib3.util.retry import Retry
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
 
 from shared.contract import Credit, User
 from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
+from shared.idempotency import KEY_HEADER, REPLAYED_HEADER, RequestInProgress, quoted
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+# Full jitter: attempt n waits a random time up to 0.1 s * 2^n (at most 1 s), so the callers
+# of a users service that restarts do not all come back at the same instant.
+BACKOFF_S = 0.1
+BACKOFF_MAX_S = 1.0
+# The attempt being made (0 for the first): the requests hook puts it on the attempt's span.
+_resends: ContextVar[int] = ContextVar("users_client_resends", default=0)
 
 
 class BadGateway(ApiError):
@@ -36,67 +62,84 @@ class GatewayTimeout(ApiError):
     code = "gateway_timeout"
 
 
-class _RetryButNotTimeouts(Retry):
-    """Never retry a read timeout: the peer is hung, and waiting twice only doubles the delay."""
+@dataclass(frozen=True)
+class Credited:
+    """What a credit did: the updated user; whether the answer was a replay (the users service
+    had applied this key before); how many attempts it took."""
 
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        if isinstance(error, ReadTimeoutError):
-            raise error
-        return super().increment(method, url, response, error, _pool, _stacktrace)
-
-
-# A refused connection never reached the server: safe to retry for every method. A dropped
-# keep-alive connection is retried only for GET, which changes nothing.
-_RETRY = _RetryButNotTimeouts(
-    total=2,
-    connect=2,
-    read=1,
-    status=0,
-    other=0,
-    allowed_methods=frozenset({"GET"}),
-    backoff_factor=0,
-    raise_on_status=False,
-)
+    user: User
+    replayed: bool
+    attempts: int
 
 
 class UsersClient:
     """Calls ``/users/<id>`` on the users service at ``base_url``."""
 
     def __init__(
-        self, base_url: str, *, connect_timeout: float, read_timeout: float, pool_size: int = 32
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        budget_s: float = 12.0,
+        pool_size: int = 32,
     ) -> None:
         self.base_url = base_url
-        self.timeout = (connect_timeout, read_timeout)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.budget_s = budget_s
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=_RETRY)
+        # No retries inside urllib3: they would hide in one span. Attempts are made here.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def get_user(self, user_id: int) -> User:
         """The user as the users service returns it; ``NotFound`` if it has no such user."""
-        return _as_user(self._call("GET", f"/users/{user_id}"))
+        response, _ = self._call("GET", f"/users/{user_id}")
+        return _as_user(_decode(response))
 
-    def credit(self, user_id: int, amount: int) -> User:
-        """Add ``amount`` cents to the user's balance and return the updated user."""
-        credit = Credit(amount=amount).model_dump()
-        return _as_user(self._call("PUT", f"/users/{user_id}", json=credit))
+    def credit(self, user_id: int, amount: int, key: bytes) -> Credited:
+        """Add ``amount`` cents to the user's balance once, whatever the retries (``key``)."""
+        response, attempts = self._call(
+            "PUT",
+            f"/users/{user_id}",
+            json=Credit(amount=amount).model_dump(),
+            headers={KEY_HEADER: quoted(key)},
+            retry_read_timeouts=True,
+        )
+        user = _as_user(_decode(response))
+        replayed = response.headers.get(REPLAYED_HEADER) == "true"
+        return Credited(user=user, replayed=replayed, attempts=attempts)
 
     def check_health(self) -> None:
         """Raise a gateway error unless the users service answers ``/healthz``."""
-        self._call("GET", "/healthz")
+        _decode(self._call("GET", "/healthz")[0])
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, *, retry_read_timeouts: bool = False, **kwargs: Any
+    ) -> tuple[requests.Response, int]:
+        """The users service's answer to the request, and how many attempts it took."""
         url = self.base_url + path
+        started = time.monotonic()
+        attempts = Retrying(
+            stop=stop_after_attempt(MAX_ATTEMPTS) | stop_before_delay(self.budget_s),
+            wait=wait_random_exponential(multiplier=BACKOFF_S, max=BACKOFF_MAX_S),
+            retry=retry_if_exception(lambda exc: _no_answer(exc, retry_read_timeouts)),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            for attempt in attempts:
+                with attempt:
+                    left = self.budget_s - (time.monotonic() - started)
+                    timeout = (self.connect_timeout, max(0.05, min(self.read_timeout, left)))
+                    resend = _resends.set(attempt.retry_state.attempt_number - 1)
+                    try:
+                        response = self.session.request(method, url, timeout=timeout, **kwargs)
+                    finally:
+                        _resends.reset(resend)
+                    return response, attempt.retry_state.attempt_number
         except requests.exceptions.ConnectTimeout:
             raise ServiceUnavailable(
                 "The users service did not accept the connection in time.",
@@ -111,7 +154,39 @@ class UsersClient:
                 f"The users service is unreachable ({type(exc).__name__}).",
                 code="upstream_unavailable",
             ) from None
-        return _decode(response)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+
+def _no_answer(exc: BaseException, read_timeouts: bool) -> bool:
+    """No answer came: the request may be sent again (a read timeout only if it has a key)."""
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return read_timeouts
+    return isinstance(exc, requests.exceptions.ConnectionError)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "no answer from the users service (%s); attempt %d of %d in %.2f s",
+        type(error).__name__,
+        state.attempt_number + 1,
+        MAX_ATTEMPTS,
+        state.upcoming_sleep,
+    )
+
+
+def record_resend(span: Span, _request: Any) -> None:
+    """The requests instrumentation's request hook: a retry's span says which resend it is."""
+    resends = _resends.get()
+    if resends and span.is_recording():
+        span.set_attribute("http.request.resend_count", resends)
+
+
+def record_replay(span: Span, request: Any, response: Any) -> None:
+    """The response hook: whether a keyed request's answer was a replay of an earlier one."""
+    if span.is_recording() and KEY_HEADER in request.headers:
+        replayed = response.headers.get(REPLAYED_HEADER) == "true"
+        span.set_attribute("app.idempotency.replayed", replayed)
 
 
 def _as_user(body: dict[str, Any]) -> User:
@@ -141,6 +216,7 @@ def _decode(response: requests.Response) -> dict[str, Any]:
     message = str(body.get("message", "The users service refused the request."))
     error_for_status: dict[int, type[ApiError]] = {
         404: NotFound,
+        409: RequestInProgress,
         422: Unprocessable,
         503: ServiceUnavailable,
         504: GatewayTimeout,

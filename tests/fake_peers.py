@@ -60,12 +60,28 @@ class DroppingPeer(BlackHole):
 
 
 class CannedServer:
-    """Answers every request with one fixed status, content type and body."""
+    """Answers every request with one fixed status, content type, headers and body.
 
-    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    ``received`` holds each request's headers, in order.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        received: list[dict[str, str]] = []
+        self.received = received
+
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
+                received.append(dict(self.headers.items()))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -94,7 +94,14 @@ CASES: list[tuple[str, str, str, Any, int, str]] = [
     ),
     ("order", "POST", "/orders", {"user_id": 987654321, "product_id": 1}, 404, "user_not_found"),
     ("order", "POST", "/orders", b"{}}", 400, "invalid_json"),
-    ("order", "GET", "/orders", None, 405, "method_not_allowed"),
+    ("order", "GET", "/orders", None, 400, "missing_field"),
+    ("order", "GET", "/orders?user_id=0", None, 400, "invalid_field"),
+    ("order", "GET", "/orders?user_id={uid}&limit=1000", None, 400, "invalid_field"),
+    ("order", "GET", "/orders?user_id={uid}&cursor=x", None, 400, "invalid_field"),
+    ("order", "DELETE", "/orders", None, 405, "method_not_allowed"),
+    ("users", "GET", "/users/{uid}/credits?limit=0", None, 400, "invalid_field"),
+    ("users", "GET", "/users/{uid}/credits?page=2", None, 400, "unknown_field"),
+    ("users", "GET", "/users/987654321/credits", None, 404, "user_not_found"),
     ("order", "DELETE", "/products", None, 405, "method_not_allowed"),
     ("order", "GET", "/orders/987654321", None, 404, "order_not_found"),
 ]
@@ -143,4 +150,64 @@ def test_bad_input_is_a_clear_json_4xx_and_writes_nothing(
     payload = reply.json()
     assert payload["error"] == error
     assert isinstance(payload["message"], str) and payload["message"]
+    assert snapshot(db) == before
+
+
+# The three writes that move money, each with a good body, and the keys they must refuse.
+MONEY_WRITES = [
+    ("users", "PUT", "/users/{uid}", {"amount": 5}),
+    ("payment", "PUT", TRANSFER, {"amount": 5}),
+    ("order", "POST", "/orders", {"user_id": "{uid}", "product_id": 1}),
+]
+BAD_KEYS = ['""', "x" * 256, '"unterminated', '"k";p=1', '"tab\there"', '"back\\slash"']
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+@pytest.mark.parametrize(("service", "method", "path", "body"), MONEY_WRITES, ids=lambda v: v)
+def test_a_bad_idempotency_key_is_400_and_writes_nothing(
+    stack: Stack,
+    http: requests.Session,
+    db: Engine,
+    service: str,
+    method: str,
+    path: str,
+    body: Any,
+    key: str,
+) -> None:
+    user = create_user(http, stack, balance=10_000)
+    before = snapshot(db)
+    url = getattr(stack, service).url + _fill(path, user["id"])
+    reply = http.request(
+        method, url, json=_fill(body, user["id"]), headers={"Idempotency-Key": key}, timeout=TIMEOUT
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"] == "invalid_idempotency_key"
+    assert snapshot(db) == before
+
+
+@pytest.mark.parametrize(("service", "method", "path", "body"), MONEY_WRITES, ids=lambda v: v)
+def test_a_key_reused_for_another_body_is_422_and_writes_nothing(
+    stack: Stack,
+    http: requests.Session,
+    db: Engine,
+    service: str,
+    method: str,
+    path: str,
+    body: Any,
+) -> None:
+    user = create_user(http, stack, balance=10_000)
+    url = getattr(stack, service).url + _fill(path, user["id"])
+    headers = {"Idempotency-Key": '"reused"'}
+    first = http.request(
+        method, url, json=_fill(body, user["id"]), headers=headers, timeout=TIMEOUT
+    )
+    assert first.status_code in (200, 201), first.text
+    before = snapshot(db)
+    other = {
+        **_fill(body, user["id"]),
+        **({"product_id": 2} if "product_id" in body else {"amount": 6}),
+    }
+    reply = http.request(method, url, json=other, headers=headers, timeout=TIMEOUT)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"] == "idempotency_key_reused"
     assert snapshot(db) == before

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, Cents
+from shared.db import Base, Cents, IdempotencyKey
 
 USER_NAME_MAX = 64
 ACCOUNT_MAX = 64
@@ -39,6 +39,8 @@ class CreditRecord(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="ck_credits_amount_positive"),
         Index("ix_credits_user_id_id", "user_id", "id"),
+        # A key is scoped to its user: the same key on another user's credit is another credit.
+        Index("uq_credits_user_id_idempotency_key", "user_id", "idempotency_key", unique=True),
         {"mysql_charset": "utf8mb4"},
     )
 
@@ -50,3 +52,6 @@ class CreditRecord(Base):
     # The trace of the request that made it: the way from a ledger row to its story.
     trace_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+    # The client's Idempotency-Key, and the balance this credit left: what a retry is answered.
+    idempotency_key: Mapped[bytes | None] = mapped_column(IdempotencyKey)
+    balance_after: Mapped[int | None] = mapped_column(Cents)

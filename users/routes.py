@@ -1,23 +1,25 @@
-"""``/users``: create, read, and credit a user's balance."""
+"""``/users``: create, read, and credit a user's balance; list the credits of its ledger."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, jsonify, url_for
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from shared.app import db_session
-from shared.contract import Credit, User, parse_body
+from shared.contract import Credit, PageQuery, User, page_of, parse_body, parse_query
 from shared.db import rows_affected
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from shared.idempotency import apply_once, idempotency_key, mark_replayed
 from shared.metrics import MONEY_MOVED, count_outcome
 from shared.openapi import operation
 from shared.spans import business_span, current_trace_id
-from users.contract import NewUser
+from users.contract import CreditsPage, LedgerCredit, NewUser
 from users.metrics import CREDITS
 from users.models import CreditRecord, UserRecord
-from users.scenarios import should_reject_credit
+from users.scenarios import delay_answer_if_lost_response, should_reject_credit
 
 # No balance may grow past this (in cents): keeps sums far from any integer limit.
 MAX_BALANCE_CENTS = 10**12
@@ -56,50 +58,112 @@ def get_user(user_id: int) -> Response:
             return jsonify(User.model_validate(record, by_name=True).model_dump())
 
 
+@bp.get("/users/<id:user_id>/credits")
+@operation(200, CreditsPage, query=PageQuery, errors=(400, 404, 503))
+def list_credits(user_id: int) -> Response:
+    """A user's credits, newest first (the ledger that explains the balance)."""
+    page = parse_query(PageQuery)
+    with db_session() as session:
+        if session.get(UserRecord, user_id) is None:
+            raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
+        query = select(CreditRecord).where(CreditRecord.user_id == user_id)
+        if page.cursor is not None:
+            query = query.where(CreditRecord.id < page.cursor)
+        rows = session.scalars(query.order_by(CreditRecord.id.desc()).limit(page.limit + 1))
+        credits, cursor = page_of(rows.all(), page.limit)
+        listed = [LedgerCredit.model_validate(credit) for credit in credits]
+    return jsonify(CreditsPage(credits=listed, next_cursor=cursor).model_dump(mode="json"))
+
+
 @bp.put("/users/<id:user_id>")
-@operation(200, User, body=Credit, errors=(400, 404, 413, 422, 503))
+@operation(200, User, body=Credit, errors=(400, 404, 409, 413, 422, 503), idempotent=True)
 def credit_user(user_id: int) -> Response:
-    """Credit the user's balance by amount cents, atomically."""
+    """Credit the user's balance by amount cents, atomically, once per idempotency key."""
     amount = parse_body(Credit).amount
+    key = idempotency_key()
     attributes = {"app.user.id": user_id, "app.amount": amount}
-    with count_outcome(CREDITS, "applied"):
-        user = _credit(user_id, amount, attributes)
-    MONEY_MOVED.add(amount, {"app.flow": "transfer"})
-    log.info("credited %d cents to user %d", amount, user_id)
-    return jsonify(user.model_dump())
+    with count_outcome(CREDITS, "applied") as counted:
+        with business_span("update user amount", attributes) as span:
+            credited, replayed = apply_once(
+                key,
+                recorded=lambda key: _recorded_credit(user_id, key),
+                same_request=lambda credited: credited.amount == amount,
+                apply=lambda: _credit(user_id, amount, key),
+            )
+            span.set_attribute("app.user.balance", credited.user.balance)
+            if key is not None:
+                span.set_attribute("app.idempotency.replayed", replayed)
+        if replayed:
+            counted.success = "replayed"
+    if replayed:
+        log.info("credit of %d cents to user %d replayed (idempotency key)", amount, user_id)
+    else:
+        MONEY_MOVED.add(amount, {"app.flow": "transfer"})
+        log.info("credited %d cents to user %d", amount, user_id)
+        delay_answer_if_lost_response()
+    return mark_replayed(jsonify(credited.user.model_dump()), replayed)
 
 
-def _credit(user_id: int, amount: int, attributes: dict[str, int]) -> User:
-    """Apply the credit in one conditional UPDATE and record it in the ledger; the updated user."""
-    with business_span("update user amount", attributes) as span:
-        if should_reject_credit():
-            raise ServiceUnavailable(
-                "The ledger rejected this credit (scenario payment-failure); nothing was written.",
-                code="credit_rejected",
+@dataclass(frozen=True)
+class AppliedCredit:
+    """A credit as it was applied: its amount, and the user it left (what a replay answers)."""
+
+    amount: int
+    user: User
+
+
+def _recorded_credit(user_id: int, key: bytes) -> AppliedCredit | None:
+    """The credit applied earlier to this user with ``key``, if any."""
+    with db_session() as session:
+        found = session.execute(
+            select(CreditRecord, UserRecord)
+            .join(UserRecord, UserRecord.id == CreditRecord.user_id)
+            .where(CreditRecord.user_id == user_id, CreditRecord.idempotency_key == key)
+        ).one_or_none()
+        if found is None:
+            return None
+        credit, user = found
+        answered = {"id": user.id, "user_name": user.user_name, "account": user.account}
+        answered["amount"] = credit.balance_after  # the balance the credit left, then
+        return AppliedCredit(amount=credit.amount, user=User.model_validate(answered))
+
+
+def _credit(user_id: int, amount: int, key: bytes | None) -> AppliedCredit:
+    """Apply the credit in one conditional UPDATE and record it in the ledger, with ``key``."""
+    if should_reject_credit():
+        raise ServiceUnavailable(
+            "The ledger rejected this credit (scenario payment-failure); nothing was written.",
+            code="credit_rejected",
+        )
+    with db_session(writes=True) as session, session.begin():
+        # One conditional UPDATE: concurrent credits add up and none is lost.
+        credited = rows_affected(
+            session,
+            update(UserRecord)
+            .where(UserRecord.id == user_id, UserRecord.balance <= MAX_BALANCE_CENTS - amount)
+            .values(balance=UserRecord.balance + amount),
+        )
+        record = session.get(UserRecord, user_id)
+        if record is None:
+            raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
+        if not credited:
+            raise Unprocessable(
+                f"A balance may not exceed {MAX_BALANCE_CENTS} cents.",
+                code="balance_limit_exceeded",
+                balance=record.balance,
             )
-        with db_session(writes=True) as session, session.begin():
-            # One conditional UPDATE: concurrent credits add up and none is lost.
-            credited = rows_affected(
-                session,
-                update(UserRecord)
-                .where(UserRecord.id == user_id, UserRecord.balance <= MAX_BALANCE_CENTS - amount)
-                .values(balance=UserRecord.balance + amount),
+        # The ledger's row, in the same transaction: the balance is the sum of its credits
+        # (less the orders paid from it). Its key is unique per user: a twin request that got
+        # here second fails on it and rolls back (shared.idempotency.apply_once).
+        session.add(
+            CreditRecord(
+                user_id=user_id,
+                amount=amount,
+                source="credit",
+                trace_id=current_trace_id(),
+                idempotency_key=key,
+                balance_after=record.balance,
             )
-            record = session.get(UserRecord, user_id)
-            if record is None:
-                raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
-            if not credited:
-                raise Unprocessable(
-                    f"A balance may not exceed {MAX_BALANCE_CENTS} cents.",
-                    code="balance_limit_exceeded",
-                    balance=record.balance,
-                )
-            # The ledger's row, in the same transaction: the balance is the sum of its credits
-            # (less the orders paid from it).
-            session.add(
-                CreditRecord(
-                    user_id=user_id, amount=amount, source="credit", trace_id=current_trace_id()
-                )
-            )
-            span.set_attribute("app.user.balance", record.balance)
-            return User.model_validate(record, by_name=True)
+        )
+        session.flush()
+        return AppliedCredit(amount=amount, user=User.model_validate(record, by_name=True))

@@ -1,7 +1,9 @@
-"""The users service's part of the scenarios: rejected credits and a wait before serving."""
+"""The users service's part of the scenarios: rejected credits, a wait before serving, and a
+credit's answer delayed until its caller gave up on it."""
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -13,6 +15,7 @@ from opentelemetry.instrumentation.wsgi import wsgi_getter
 from shared.scenarios import Scenario, app_settings, is_active, requested_scenario
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -21,6 +24,18 @@ def should_reject_credit() -> bool:
     return is_active(Scenario.PAYMENT_FAILURE) and (
         random.random() < app_settings().payment_failure_rate
     )
+
+
+def delay_answer_if_lost_response() -> None:
+    """``lost-response``: the credit is applied; its answer leaves after the caller's timeout.
+
+    Called only for a credit just applied, never for a replay: the caller's retry, with the
+    same key, is answered at once with what this credit did.
+    """
+    if is_active(Scenario.LOST_RESPONSE):
+        delay_ms = app_settings().scenario_lost_response_ms
+        log.info("lost-response: the credit is applied; answering in %d ms", delay_ms)
+        time.sleep(delay_ms / 1000)
 
 
 class DelayBeforeServing:
