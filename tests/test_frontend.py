@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -16,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-from playwright.sync_api import Browser, Locator, Page, Response, expect
+from playwright.sync_api import Browser, Locator, Page, Request, Response, Route, expect
 
 from tests.nginx_frontend import NginxFrontend, start_frontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
@@ -39,6 +44,10 @@ CATALOG_IN_DOLLARS = [
 # The browser SDK shifts span times by the drift between its wall clock and its monotonic
 # clock; on one machine that is well under this.
 DOCUMENT_LOAD_CLOCK_SLACK_NS = 50_000_000
+# The page's Idempotency-Key: a random UUID, as a quoted string (the IETF draft's form).
+QUOTED_UUID = re.compile(r'^"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"$')
+# How many of the user's latest credits and orders the page lists.
+HISTORY_SIZE = 5
 
 
 @pytest.fixture(scope="session", params=["python-server", "nginx"])
@@ -454,3 +463,404 @@ def test_scenario_selector_sends_baggage_through_every_hop(
         assert all(
             s.attributes.get("app.scenario") == "slow-db" for s in spans if s.service == service
         )
+
+
+# Clicks that move money: a key each, one retry with the same key, and the lists of what the
+# services recorded.
+
+
+def _new_result(page: Page, button: str, box_id: str) -> Locator:
+    """Click ``button``; its result box, once it shows this click's answer (a new trace id)."""
+    box = page.locator(f"#{box_id}")
+    trace_id = box.locator(".trace-id")
+    before = trace_id.inner_text() if trace_id.count() else ""
+    page.get_by_role("button", name=button).click()
+    expect(trace_id).not_to_have_text(before)
+    expect(trace_id).to_have_text(HEX_TRACE_ID)
+    return box
+
+
+def _user_id(page: Page) -> int:
+    return int(json.loads(page.locator("#create-user-result pre").inner_text())["id"])
+
+
+def _balance_in_the_database(stack: Stack, user_id: int) -> int:
+    """The user's balance in cents, read from the users service itself (not through the page)."""
+    answer = requests.get(f"{stack.users.url}/users/{user_id}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["amount"])
+
+
+def _moves_money(request: Request) -> bool:
+    """A transfer or an order."""
+    path = urlsplit(request.url).path
+    if request.method == "PUT":
+        return path.startswith("/payments/transfer/id/")
+    return (request.method, path) == ("POST", "/orders")
+
+
+def test_each_click_that_moves_money_sends_a_fresh_idempotency_key(page: Page) -> None:
+    sent: list[Request] = []
+    page.on("request", lambda request: sent.append(request))
+    _create_user(page)
+    for dollars in ("10", "10"):
+        page.get_by_label("Amount (dollars)").fill(dollars)
+        expect(
+            _new_result(page, "Transfer Fund", "transfer-result").locator(".status")
+        ).to_contain_text("200")
+    expect(_new_result(page, "Place Order", "order-result").locator(".status")).to_contain_text(
+        "201"
+    )
+    money = [request for request in sent if _moves_money(request)]
+    keys = [request.header_value("idempotency-key") for request in money]
+    assert [request.method for request in money] == ["PUT", "PUT", "POST"]
+    assert all(key and QUOTED_UUID.match(key) for key in keys), keys
+    assert len(set(keys)) == 3, "a fresh key for every click"
+    # Nothing else carries one: creating a user, the catalog, the balance and the lists.
+    others = [request for request in sent if request not in money]
+    assert {request.method for request in others} >= {"GET", "POST"}
+    assert [r.url for r in others if r.header_value("idempotency-key")] == []
+
+
+def test_the_lists_show_the_latest_credits_and_orders_each_with_its_trace(page: Page) -> None:
+    credits, orders = page.locator("#credits-list li"), page.locator("#orders-list li")
+    expect(credits).to_have_text(["Create a user first."])
+    _create_user(page)
+    expect(credits).to_have_text(["No credits yet."])
+    expect(orders).to_have_text(["No orders yet."])
+    transfers: list[str] = []
+    for dollars in range(10, 10 * (HISTORY_SIZE + 2), 10):  # one more than the list shows
+        page.get_by_label("Amount (dollars)").fill(str(dollars))
+        box = _new_result(page, "Transfer Fund", "transfer-result")
+        transfers.append(box.locator(".trace-id").inner_text())
+        expect(credits.first).to_have_attribute("data-trace-id", transfers[-1])
+    page.get_by_label("Product").select_option(label="T-shirt — $25.00")
+    order = _new_result(page, "Place Order", "order-result")
+    order_trace = order.locator(".trace-id").inner_text()
+    order_id = json.loads(order.locator("pre").inner_text())["id"]
+
+    # Newest first, the last HISTORY_SIZE: $60 down to $20; each links to the click that made it.
+    expect(credits).to_have_count(HISTORY_SIZE)
+    expect(credits.locator(".amount")).to_have_text(
+        [f"+${dollars}.00" for dollars in range(10 * (HISTORY_SIZE + 1), 10, -10)]
+    )
+    newest_first = transfers[::-1][:HISTORY_SIZE]
+    assert [credits.nth(i).get_attribute("data-trace-id") for i in range(HISTORY_SIZE)] == (
+        newest_first
+    )
+    assert [
+        credits.nth(i).locator("a.trace-link").get_attribute("href") for i in range(HISTORY_SIZE)
+    ] == [TRACE_UI.format(trace_id=trace_id) for trace_id in newest_first]
+    expect(orders).to_have_count(1)
+    expect(orders).to_contain_text(f"−$25.00 order #{order_id}: T-shirt, PAID")
+    expect(orders.first).to_have_attribute("data-trace-id", order_trace)
+    link = orders.first.locator("a.trace-link")
+    expect(link).to_have_attribute("href", TRACE_UI.format(trace_id=order_trace))
+    expect(link).to_have_attribute("target", "_blank")
+
+
+@dataclass(frozen=True)
+class Canned:
+    """The flaky address answers this itself: the service never sees the request."""
+
+    status: int
+    error: str
+
+
+@dataclass(frozen=True)
+class Lost:
+    """The service gets the request and applies it; its answer is lost on the way back, and the
+    flaky address answers ``status`` instead (a proxy that gave up waiting)."""
+
+    status: int
+    error: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A request the flaky address got: its method, path and headers (names in lower case)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class FlakyService:
+    """A service's address for the frontend: it forwards every request to the real service,
+    except that the next writes (``method`` requests) play ``script`` first."""
+
+    def __init__(self, upstream: str, method: str) -> None:
+        self.upstream, self.method = upstream, method
+        self.script: list[Canned | Lost] = []
+        self._seen: list[Seen] = []
+        self._changed = threading.Condition()
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                flaky._handle(self)
+
+            do_GET = do_PUT = do_POST = _handle  # noqa: N815 - http.server's naming
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        with self._changed:
+            self.script, self._seen = [], []
+
+    def writes(self) -> list[Seen]:
+        with self._changed:
+            return [seen for seen in self._seen if seen.method == self.method]
+
+    def wait_for(self, predicate: Callable[[list[Seen]], bool], timeout: float = 20.0) -> None:
+        """Until ``predicate`` holds for the requests seen since the last reset."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self._seen), timeout):
+                raise AssertionError(f"not seen in {timeout}s; seen: {self._seen}")
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host"}}
+        with self._changed:
+            self._seen.append(
+                Seen(request.command, request.path, {k.lower(): v for k, v in headers.items()})
+            )
+            step = self.script.pop(0) if request.command == self.method and self.script else None
+            self._changed.notify_all()
+        if isinstance(step, Canned):
+            self._answer(request, step.status, step.error, request.headers.get("traceparent"))
+            return
+        upstream = requests.request(
+            request.command, self.upstream + request.path, data=body, headers=headers, timeout=30
+        )
+        if isinstance(step, Lost):
+            self._answer(request, step.status, step.error, request.headers.get("traceparent"))
+            return
+        request.send_response(upstream.status_code)
+        for name, value in upstream.headers.items():
+            if name.lower() not in {"connection", "content-length", "transfer-encoding"}:
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(upstream.content)))
+        request.end_headers()
+        request.wfile.write(upstream.content)
+
+    @staticmethod
+    def _answer(
+        request: BaseHTTPRequestHandler, status: int, error: str, traceparent: str | None
+    ) -> None:
+        """The API's JSON error, with a ``traceresponse`` in the request's trace, as a traced
+        service sends it (the page links each result to its trace)."""
+        body = json.dumps({"error": error, "message": f"The flaky address says {error}."}).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(body)))
+        if traceparent:
+            trace_id = traceparent.split("-")[1]
+            request.send_header("traceresponse", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")
+        request.end_headers()
+        request.wfile.write(body)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class FlakyDemo:
+    """A frontend whose payment and order services are behind flaky addresses."""
+
+    url: str
+    payment: FlakyService
+    order: FlakyService
+
+
+@pytest.fixture(scope="session", params=["python-server", "nginx"])
+def flaky_demo(
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    receiver: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[FlakyDemo]:
+    payment = FlakyService(stack.payment.url, "PUT")
+    order = FlakyService(stack.order.url, "POST")
+    variables = {
+        "USER_URL": stack.users.url,
+        "PAYMENT_URL": payment.url,
+        "ORDER_URL": order.url,
+        "COLLECTOR_OTLP_HTTP_URL": receiver.http_endpoint,
+        "TRACE_UI_URL": TRACE_UI,
+    }
+    server = start_frontend(request.param, variables, tmp_path_factory.mktemp("flaky-frontend"))
+    yield FlakyDemo(server.url, payment, order)
+    server.stop()
+    payment.close()
+    order.close()
+
+
+@pytest.fixture
+def flaky_page(browser: Browser, flaky_demo: FlakyDemo) -> Iterator[Page]:
+    """The page in front of ``flaky_demo``, with a user who has $100.00; nothing scripted yet."""
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(UI_TIMEOUT_MS)
+    opened.goto(flaky_demo.url)
+    expect(opened.locator("#product-select option").first).to_be_attached()
+    _create_user(opened)
+    opened.get_by_label("Amount (dollars)").fill("100")
+    funded = _new_result(opened, "Transfer Fund", "transfer-result").locator(".trace-id")
+    # Both lists read again (the credits and the orders, through the flaky order address).
+    credits = opened.locator("#credits-list li")
+    expect(credits).to_have_count(1)
+    expect(credits).to_have_attribute("data-trace-id", funded.inner_text())
+    flaky_demo.payment.reset()
+    flaky_demo.order.reset()
+    yield opened
+    context.close()
+
+
+# A click that moves money, and what its result says once applied (the user has $100.00).
+MONEY_CLICKS = {
+    "transfer": (
+        "Transfer Fund",
+        "transfer-result",
+        "Transferred $10.00; the balance is now $110.00.",
+        11_000,
+    ),
+    "order": ("Place Order", "order-result", "Paid $12.00 for Coffee mug: order #", 8_800),
+}
+RETRIED = "retried once with the same key: "
+
+
+@pytest.mark.parametrize(
+    ("click", "first", "outcome"),
+    [
+        (
+            "transfer",
+            Lost(504, "upstream_timeout"),
+            "answered from the first attempt, so it was applied once.",
+        ),
+        (
+            "order",
+            Lost(502, "upstream_unavailable"),
+            "answered from the first attempt, so it was applied once.",
+        ),
+        (
+            "transfer",
+            Canned(502, "upstream_unavailable"),
+            "the first attempt had not been applied; this one was.",
+        ),
+        (
+            "order",
+            Canned(504, "upstream_timeout"),
+            "the first attempt had not been applied; this one was.",
+        ),
+    ],
+    ids=["transfer-answer-lost", "order-answer-lost", "transfer-refused", "order-refused"],
+)
+def test_a_click_without_an_answer_is_sent_once_more_with_its_key_and_applied_once(
+    flaky_page: Page,
+    flaky_demo: FlakyDemo,
+    stack: Stack,
+    receiver: OtlpReceiver,
+    click: str,
+    first: Canned | Lost,
+    outcome: str,
+) -> None:
+    page = flaky_page
+    button, box_id, applied, balance = MONEY_CLICKS[click]
+    service = getattr(flaky_demo, "payment" if click == "transfer" else "order")
+    service.script = [first]
+    page.get_by_label("Amount (dollars)").fill("10")
+    box = _new_result(page, button, box_id)
+    expect(box.locator(".status")).to_contain_text("200" if click == "transfer" else "201")
+    expect(box.locator(".retry")).to_have_text(
+        f"The first attempt got no answer ({first.status} {first.error}); {RETRIED}{outcome}"
+    )
+    expect(box.locator(".message")).to_contain_text(applied)
+    # Both attempts carried the one key of the click; the money moved once.
+    keys = [seen.headers.get("idempotency-key") for seen in service.writes()]
+    assert len(keys) == 2 and keys[0] == keys[1] and QUOTED_UUID.match(keys[0] or ""), keys
+    assert _balance_in_the_database(stack, _user_id(page)) == balance
+    listed = page.locator("#credits-list li" if click == "transfer" else "#orders-list li")
+    trace_id = box.locator(".trace-id").inner_text()
+    expect(listed.first).to_have_attribute("data-trace-id", trace_id)
+    expect(listed).to_have_count(2 if click == "transfer" else 1)
+
+    # Both attempts are client spans of the click, in its trace; the second says it is a resend.
+    def attempts(found: list[ReceivedSpan]) -> list[ReceivedSpan]:
+        return sorted(
+            (s for s in found if s.service == "frontend" and "app.idempotency.key" in s.attributes),
+            key=lambda span: span.start_ns,
+        )
+
+    spans = receiver.wait_for_trace(trace_id, lambda found: len(attempts(found)) == 2)
+    (root,) = [s for s in spans if not s.parent_span_id]
+    assert root.name == f"click {button}"
+    one, two = attempts(spans)
+    assert (
+        one.kind == two.kind == CLIENT and one.parent_span_id == two.parent_span_id == root.span_id
+    )
+    assert one.attributes["app.idempotency.key"] == two.attributes["app.idempotency.key"]
+    assert f'"{one.attributes["app.idempotency.key"]}"' == keys[0]
+    assert "http.request.resend_count" not in one.attributes
+    assert one.attributes["http.response.status_code"] == first.status
+    assert two.attributes["http.request.resend_count"] == 1
+    assert two.attributes["app.idempotency.replayed"] is isinstance(first, Lost)
+
+
+def test_a_retry_that_finds_the_first_attempt_in_progress_says_so_and_stops(
+    flaky_page: Page, flaky_demo: FlakyDemo, stack: Stack
+) -> None:
+    page = flaky_page
+    flaky_demo.payment.script = [
+        Canned(504, "upstream_timeout"),
+        Canned(409, "request_in_progress"),
+    ]
+    page.get_by_label("Amount (dollars)").fill("10")
+    box = _new_result(page, "Transfer Fund", "transfer-result")
+    expect(box.locator(".status")).to_contain_text("409")
+    expect(box).to_have_class("result error")
+    expect(box.locator(".retry")).to_have_text(
+        f"The first attempt got no answer (504 upstream_timeout); {RETRIED}the first request is "
+        "still being processed, so the page does not retry again; the lists below show it once "
+        "it is done."
+    )
+    expect(box.locator(".message")).to_have_text("The flaky address says request_in_progress.")
+    # The click is over once the page has read the lists again (orders through the flaky
+    # order address): by then any third attempt would have been sent.
+    user_id = _user_id(page)
+    flaky_demo.order.wait_for(
+        lambda seen: any(s.path.startswith(f"/orders?user_id={user_id}&") for s in seen)
+    )
+    keys = [seen.headers.get("idempotency-key") for seen in flaky_demo.payment.writes()]
+    assert len(keys) == 2 and keys[0] == keys[1], keys
+    assert _balance_in_the_database(stack, user_id) == 10_000
+    expect(page.locator("#balance")).to_have_text("$100.00")
+
+
+def test_a_network_error_is_retried_once_with_the_same_key(page: Page, stack: Stack) -> None:
+    _create_user(page)
+    keys: list[str | None] = []
+
+    def drop_the_first(route: Route) -> None:
+        keys.append(route.request.header_value("idempotency-key"))
+        if len(keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/payments/transfer/id/*", drop_the_first)
+    page.get_by_label("Amount (dollars)").fill("10")
+    box = _new_result(page, "Transfer Fund", "transfer-result")
+    expect(box.locator(".status")).to_contain_text("200")
+    expect(box.locator(".retry")).to_have_text(
+        f"The first attempt got no answer (a network error: Failed to fetch); {RETRIED}"
+        "the first attempt had not been applied; this one was."
+    )
+    assert len(keys) == 2 and keys[0] == keys[1] and QUOTED_UUID.match(keys[0] or ""), keys
+    assert _balance_in_the_database(stack, _user_id(page)) == 1_000

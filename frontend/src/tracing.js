@@ -37,6 +37,10 @@ provider.register({
   }),
 });
 
+// Attributes a click gives one of its fetches' spans (see traceClick), by the fetch's init object:
+// the instrumentation hands that very object to its hooks.
+const fetchSpanAttributes = new WeakMap();
+
 registerInstrumentations({
   tracerProvider: provider,
   instrumentations: [
@@ -46,6 +50,19 @@ registerInstrumentations({
       // nor the trace view reading traces back (each look would start a trace of its own).
       ignoreUrls: [/\/otlp-http\//, /\/api\/traces\//],
       clearTimingResources: true,
+      requestHook: (span, init) => {
+        const attributes = fetchSpanAttributes.get(init);
+        if (attributes) span.setAttributes(attributes);
+      },
+      // An answered write sent with an idempotency key says whether the answer replays an
+      // earlier attempt's (the Idempotent-Replayed header), as the services' client spans do.
+      applyCustomAttributesOnSpan: (span, init, result) => {
+        const attributes = fetchSpanAttributes.get(init);
+        if (attributes && "app.idempotency.key" in attributes && result instanceof Response) {
+          const replayed = result.headers.get("Idempotent-Replayed") === "true";
+          span.setAttribute("app.idempotency.replayed", replayed);
+        }
+      },
     }),
   ],
 });
@@ -56,7 +73,9 @@ const tracer = trace.getTracer("frontend");
  * Run `work` inside a span named `name` (the root of the click's trace).
  *
  * `work` receives a `fetch` bound to the span's context, so every request it makes, even
- * after an `await`, is a child of the click. `baggage` entries ride along to every service.
+ * after an `await`, is a child of the click; its optional third argument holds attributes for
+ * that request's client span (`http.request.resend_count`, `app.idempotency.key`).
+ * `baggage` entries ride along to every service.
  */
 async function traceClick(name, attributes, work, baggage = {}) {
   return tracer.startActiveSpan(name, { attributes, root: true }, async (span) => {
@@ -68,7 +87,10 @@ async function traceClick(name, attributes, work, baggage = {}) {
       );
       ctx = propagation.setBaggage(ctx, bag);
     }
-    const tracedFetch = (input, init) => context.with(ctx, () => fetch(input, init));
+    const tracedFetch = (input, init = {}, spanAttributes = null) => {
+      if (spanAttributes) fetchSpanAttributes.set(init, spanAttributes);
+      return context.with(ctx, () => fetch(input, init));
+    };
     try {
       return await work(tracedFetch, span);
     } catch (error) {

@@ -6,6 +6,14 @@ const config = window.DEMO_CONFIG || {};
 const tracing = window.demoTracing;
 // The user step 1 created, and the catalog by product id (its names go into messages).
 const state = { user: null, products: new Map() };
+// How many of the user's latest credits and orders the page lists.
+const HISTORY_SIZE = 5;
+// A write that moves money got no answer from the service that applies it: the frontend could
+// not reach that service (502), or that service could not reach or wait for the users service
+// (502, 504). It may or may not have been applied, so the page sends it once more with the same
+// Idempotency-Key: a service that applied it answers from its record instead of applying it again.
+const NO_ANSWER = new Set([502, 504]);
+const RETRY_AFTER_MS = 250;
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,21 +81,103 @@ function traceUrl(traceId) {
   return config.traceUiUrl ? config.traceUiUrl.replace("{trace_id}", traceId) : null;
 }
 
-/** Call the API on this page's origin; always resolve to {status, ok, payload, traceId}. */
-async function callApi(tracedFetch, method, path, body) {
-  const init = { method, headers: {} };
+/**
+ * Call the API on this page's origin; resolve to {status, ok, payload, traceId, replayed}
+ * (`replayed`: the answer is the recorded one of an earlier request with the same key).
+ * `headers` are added to the request, `spanAttributes` to its client span.
+ */
+async function callApi(tracedFetch, method, path, body, { headers = {}, spanAttributes } = {}) {
+  const init = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await tracedFetch(path, init);
+  const response = await tracedFetch(path, init, spanAttributes);
   let payload;
   try {
     payload = await response.json();
   } catch {
     payload = { error: "invalid_response", message: `HTTP ${response.status} without a JSON body.` };
   }
-  return { status: response.status, ok: response.ok, payload, traceId: traceIdFrom(response) };
+  return {
+    status: response.status,
+    ok: response.ok,
+    payload,
+    traceId: traceIdFrom(response),
+    replayed: response.headers.get("Idempotent-Replayed") === "true",
+  };
+}
+
+/** A fresh idempotency key: a random UUID. */
+function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // randomUUID exists only in secure contexts (https, localhost): the page may be served on
+  // plain http under another name, where getRandomValues still works. A version 4 UUID.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+}
+
+/**
+ * A write that moves money, as payment APIs take them: with a fresh Idempotency-Key (a quoted
+ * string, as the IETF draft writes it), and when no answer came (a network error, 502 or 504)
+ * sent ONCE more with the same key, within the same click, so its trace shows both attempts.
+ * Resolves like callApi, plus `retry`: null, or what the first attempt got. Throws when the
+ * retry, too, met a network error.
+ */
+async function moneyCall(tracedFetch, method, path, body) {
+  const key = newIdempotencyKey();
+  const send = (resendCount) =>
+    callApi(tracedFetch, method, path, body, {
+      headers: { "Idempotency-Key": `"${key}"` },
+      spanAttributes: {
+        "app.idempotency.key": key,
+        // OpenTelemetry's name for "this request is the n-th resend of the same one".
+        ...(resendCount ? { "http.request.resend_count": resendCount } : {}),
+      },
+    });
+  let first;
+  try {
+    first = await send(0);
+    if (!NO_ANSWER.has(first.status)) return { ...first, retry: null };
+  } catch (error) {
+    first = { error };
+  }
+  const got = first.error
+    ? `a network error: ${first.error.message || first.error}`
+    : `${first.status} ${first.payload.error || ""}`.trim();
+  await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+  try {
+    return { ...(await send(1)), retry: { first: got } };
+  } catch (error) {
+    throw new Error(
+      `${error.message || error}, also when retried with the same key (the first attempt got ` +
+        `${got}). It may or may not have been applied: the lists below show what was recorded.`,
+    );
+  }
+}
+
+/** What a retried write's answer means, in a sentence; `retry` is moneyCall's. */
+function retrySentence(result) {
+  const got = result.retry.first;
+  const retried = `The first attempt got no answer (${got}); retried once with the same key: `;
+  if (result.replayed) return `${retried}answered from the first attempt, so it was applied once.`;
+  if (result.status === 409) {
+    return (
+      `${retried}the first request is still being processed, so the page does not retry ` +
+      `again; the lists below show it once it is done.`
+    );
+  }
+  if (NO_ANSWER.has(result.status)) {
+    return (
+      `${retried}no answer again. It may or may not have been applied: the lists below show ` +
+      `what was recorded.`
+    );
+  }
+  if (result.ok) return `${retried}the first attempt had not been applied; this one was.`;
+  return `${retried}answered ${result.status}.`;
 }
 
 const { element, traceLink } = window.TraceView; // trace-view.js runs first (both deferred)
@@ -104,6 +194,7 @@ function showResult(box, label, result, { took, message }) {
   duration.title = "Measured in the page around this click's API calls; compare the trace.";
   status.append(duration);
   box.append(status);
+  if (result.retry) box.append(element("p", "retry", retrySentence(result)));
   const sentence = message ?? (result.ok ? "" : errorMessage(result.payload));
   if (sentence) box.append(element("p", "message", sentence));
   box.append(element("div", "json-label", "The API's answer (amounts in cents):"));
@@ -150,7 +241,85 @@ function setUser(user) {
   $("balance").textContent = user ? formatCents(user.amount) : "—";
 }
 
-/** Disable the form's button while its request runs; show network failures in the box. */
+/** An ISO 8601 time as a person reads it, in a <time> element. */
+function timeElement(iso) {
+  const when = new Date(iso);
+  const node = element("time", "when", Number.isNaN(when.getTime()) ? iso : when.toLocaleString());
+  node.dateTime = iso;
+  return node;
+}
+
+/** One line of a list: its words, and a link to the trace that wrote it (if it has one). */
+function historyItem(parts, traceId) {
+  const item = element("li");
+  item.append(...parts);
+  if (traceId) {
+    item.dataset.traceId = traceId;
+    const url = traceUrl(traceId);
+    const label = `trace ${traceId.slice(0, 8)}…`;
+    const link = url ? traceLink(url, label) : element("code", "trace-id", label);
+    link.title = `The trace that wrote it: ${traceId}`;
+    item.append(" · ", link);
+  } else {
+    item.append(" · ", element("span", "no-trace", "no trace recorded"));
+  }
+  return item;
+}
+
+function creditItem(credit) {
+  const what = credit.source === "opening" ? "opening balance" : `credit #${credit.id}`;
+  const amount = element("strong", "amount", `+${formatCents(credit.amount)}`);
+  return historyItem([timeElement(credit.created_at), " ", amount, ` ${what}`], credit.trace_id);
+}
+
+function orderItem(order) {
+  const what = `order #${order.id}: ${order.product_name}, ${order.status}`;
+  const amount = element("strong", "amount", `−${formatCents(order.price)}`);
+  return historyItem([timeElement(order.created_at), " ", amount, ` ${what}`], order.trace_id);
+}
+
+/** Fill one list from a listing's answer (`key`: its array), or say why it cannot. */
+function showList(list, result, key, toItem, none) {
+  if (!result.ok) {
+    const why = errorMessage(result.payload);
+    list.replaceChildren(element("li", "problem", `Could not read them: ${why}`));
+  } else if (!result.payload[key].length) {
+    list.replaceChildren(element("li", "empty", none));
+  } else {
+    list.replaceChildren(...result.payload[key].map(toItem));
+  }
+}
+
+/**
+ * Read the current user's latest credits and orders, as the services recorded them, each with
+ * the trace that wrote it. A trace of its own: the click's trace stays the story of the click.
+ */
+async function refreshHistory() {
+  const user = state.user;
+  if (!user) return;
+  const attributes = { "app.action": "list history", "app.user.id": user.id };
+  try {
+    await tracing.traceClick("refresh history", attributes, async (f) => {
+      const [credits, orders] = await Promise.all([
+        callApi(f, "GET", `/users/${user.id}/credits?limit=${HISTORY_SIZE}`),
+        callApi(f, "GET", `/orders?user_id=${user.id}&limit=${HISTORY_SIZE}`),
+      ]);
+      if (state.user?.id !== user.id) return; // another user was created meanwhile
+      showList($("credits-list"), credits, "credits", creditItem, "No credits yet.");
+      showList($("orders-list"), orders, "orders", orderItem, "No orders yet.");
+    });
+  } catch (error) {
+    const why = `Could not read them: ${error.message || error}`;
+    for (const list of [$("credits-list"), $("orders-list")]) {
+      list.replaceChildren(element("li", "problem", why));
+    }
+  }
+}
+
+/**
+ * Disable the form's button while its request runs; show network failures in the box; then
+ * read the user's credits and orders again.
+ */
 function onSubmit(formId, resultId, handler) {
   const form = $(formId);
   form.addEventListener("submit", async (event) => {
@@ -164,6 +333,8 @@ function onSubmit(formId, resultId, handler) {
     } finally {
       button.disabled = false;
     }
+    // Whatever the click did or did not do, the lists say what the services recorded.
+    await refreshHistory();
   });
 }
 
@@ -195,7 +366,7 @@ onSubmit("transfer-form", "transfer-result", async (form, box) => {
   const attributes = { "app.action": "transfer funds", "app.user.id": state.user.id };
   await traceClick("click Transfer Fund", attributes, async (f) => {
     const took = stopwatch();
-    const result = await callApi(f, "PUT", `/payments/transfer/id/${state.user.id}`, {
+    const result = await moneyCall(f, "PUT", `/payments/transfer/id/${state.user.id}`, {
       amount: amount.cents,
     });
     const transfer = result.payload;
@@ -219,7 +390,7 @@ onSubmit("order-form", "order-result", async (form, box) => {
   };
   await traceClick("click Place Order", attributes, async (f) => {
     const took = stopwatch();
-    const result = await callApi(f, "POST", "/orders", {
+    const result = await moneyCall(f, "POST", "/orders", {
       user_id: state.user.id,
       product_id: productId,
     });

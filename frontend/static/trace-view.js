@@ -370,7 +370,9 @@
   /** What one attempt of a call got: an answer (its status) or none, and why it failed. */
   function outcomeOf(attempt) {
     const status = statusOf(attempt);
-    const why = attempt.error ? shorten(failureOf(attempt), 100).replace(/\.+$/, "") : "";
+    // A long reason (a client library's message) is cut to its first part, its exception type.
+    let why = attempt.error ? failureOf(attempt).replace(/\.+$/, "") : "";
+    if (why.length > 60) why = why.split(":")[0];
     return `${status ? `was answered ${status}` : "got no answer"}${why ? ` (${why})` : ""}`;
   }
 
