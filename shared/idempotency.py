@@ -13,8 +13,8 @@ of it is decided afresh.
   write locks the user's row, the key is unique), so the second waits, then replays; a wait
   past ``IDEMPOTENCY_WAIT_SECONDS`` (MySQL's lock wait) is 409 ``request_in_progress``.
 
-Keys live as long as the rows they protect: a production system would expire them (the draft
-suggests 24 hours).
+Keys live as long as the rows they protect: a production system would expire them and publish
+when (Stripe keeps them 24 hours).
 """
 
 from __future__ import annotations

@@ -225,3 +225,34 @@ def test_orders_are_listed_newest_first_with_their_trace(
     assert [o["product_id"] for o in listed["orders"]] == [2, 1]
     assert listed["next_cursor"] is None
     assert order_service.get("/orders").status_code == 400  # whose orders?
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "method"),
+    [
+        ("users", "/users/{user_id}", "put"),
+        ("payment", "/payments/transfer/id/{user_id}", "put"),
+        ("order", "/orders", "post"),
+    ],
+)
+def test_the_documents_list_the_key_the_replay_and_the_new_statuses(
+    make_app: MakeApp, service: str, path: str, method: str
+) -> None:
+    document = make_app(service).test_client().get("/openapi.json").json
+    assert document is not None
+    operation = document["paths"][path][method]
+    assert KEY in [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+    success = next(r for status, r in operation["responses"].items() if status.startswith("2"))
+    assert "Idempotent-Replayed" in success["headers"]
+    assert {"400", "409", "422"} <= set(operation["responses"])
+
+
+def test_the_listings_document_their_query(make_app: MakeApp) -> None:
+    document = make_app("order").test_client().get("/openapi.json").json
+    assert document is not None
+    parameters = document["paths"]["/orders"]["get"]["parameters"]
+    assert {(p["name"], p["required"]) for p in parameters} == {
+        ("user_id", True),
+        ("limit", False),
+        ("cursor", False),
+    }
