@@ -14,7 +14,7 @@ LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := loadgen/locustfile.py
 
-.PHONY: run test test-unit screenshots load bench lint typecheck format lock clean test-tools bundle
+.PHONY: run test test-unit screenshots load bench soak lint typecheck format lock clean test-tools bundle
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(RUNTIME) .env
@@ -53,6 +53,14 @@ bench: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null; \
 	}
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Does anything drift? The demo (three services and the frontend server) against MySQL (the
+# local MariaDB, or SOAK_DATABASE_URL) under Locust's shoppers at a constant pace for
+# SOAK_MINUTES: each process's memory, p95 per flow, errors, spans and rows every minute, the
+# pass criteria at the end (exit 1 if one fails). Writes bench/results/soak-<time>.json and .png.
+SOAK_MINUTES ?= 30
+soak: $(STAMP)
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

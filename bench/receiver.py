@@ -2,12 +2,14 @@
 
 It takes all three signals (``TraceService``, ``LogsService`` and ``MetricsService``), so the
 services export without errors, and counts spans, log records and metric data points. Nothing
-is decoded beyond the lengths of the repeated fields.
+is decoded beyond the lengths of the repeated fields, unless asked to count spans per trace id
+too (``by_trace``: ``make soak`` learns how many spans each kind of request makes that way).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent import futures
 from dataclasses import dataclass
@@ -40,11 +42,13 @@ class Counts:
 class _Tally:
     """The three counters, shared by the three services' handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, by_trace: bool) -> None:
         self.lock = threading.Lock()
         self.spans = 0
         self.log_records = 0
         self.metric_points = 0
+        # Spans per trace id (16 raw bytes), when asked for.
+        self.by_trace: Counter[bytes] | None = Counter() if by_trace else None
 
 
 class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
@@ -55,8 +59,16 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         n = sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
+        traces = self.tally.by_trace
         with self.tally.lock:
             self.tally.spans += n
+            if traces is not None:
+                traces.update(
+                    span.trace_id
+                    for rs in request.resource_spans
+                    for scope in rs.scope_spans
+                    for span in scope.spans
+                )
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
@@ -93,10 +105,11 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 class CountingReceiver:
-    """Counts spans, log records and metric data points on ``endpoint`` (plaintext gRPC)."""
+    """Counts spans, log records and metric data points on ``endpoint`` (plaintext gRPC); with
+    ``by_trace``, spans per trace id as well."""
 
-    def __init__(self) -> None:
-        self._tally = _Tally()
+    def __init__(self, *, by_trace: bool = False) -> None:
+        self._tally = _Tally(by_trace)
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         tally, server = self._tally, self._server
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -115,6 +128,15 @@ class CountingReceiver:
         tally = self._tally
         with tally.lock:
             return Counts(tally.spans, tally.log_records, tally.metric_points)
+
+    def spans_of(self, trace_id: str) -> int:
+        """The spans received so far of the trace ``trace_id`` (32 hex digits); needs
+        ``by_trace``."""
+        traces = self._tally.by_trace
+        if traces is None:
+            raise RuntimeError("this receiver does not count spans per trace (by_trace=False)")
+        with self._tally.lock:
+            return traces[bytes.fromhex(trace_id)]
 
     def start(self) -> CountingReceiver:
         self._server.start()

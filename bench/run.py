@@ -195,6 +195,8 @@ class BenchStack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ready_s: float = 0.0
     flows: dict[str, Flow] = field(default_factory=dict)
+    # Each service's base URL (http://127.0.0.1:<port>), by name.
+    urls: dict[str, str] = field(default_factory=dict)
 
     def stop(self) -> None:
         stop_processes(self.processes.values(), timeout_s=30)
@@ -237,10 +239,12 @@ def start_stack(
     args: argparse.Namespace,
     log_dir: Path,
     distro: DistroVenv | None,
+    receiver: CountingReceiver | None = None,
 ) -> BenchStack:
-    """Reset ``mode``'s database, start its receiver and services, fund a user."""
+    """Reset ``mode``'s database, start its receiver (``receiver``, else a new one) and
+    services, fund a user."""
     reset_database(database_url)
-    stack = BenchStack(mode, CountingReceiver().start())
+    stack = BenchStack(mode, (receiver or CountingReceiver()).start())
     ports = {name: free_port() for name in ("users", "payment", "order")}
     env = mode_env(mode, database_url, ports["users"], stack.receiver.endpoint, args)
     (log_dir / mode).mkdir(parents=True, exist_ok=True)
@@ -261,7 +265,8 @@ def start_stack(
             stack.stop()
             raise SystemExit(f"{mode} {name}: {exc}; see {log_dir / mode}") from None
     stack.ready_s = round(time.monotonic() - started, 2)
-    users, payment, order = (f"http://127.0.0.1:{ports[n]}" for n in ("users", "payment", "order"))
+    stack.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    users, payment, order = (stack.urls[n] for n in ("users", "payment", "order"))
     user = requests.post(users + "/users", json={"user_name": "Bench", "account": "B"}, timeout=10)
     user_id = user.json()["id"]
     for _ in range(100):  # 100 x the largest transfer: enough for every order of the run
