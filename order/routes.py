@@ -13,8 +13,8 @@ from order.metrics import ORDERS
 from order.models import PAID, OrderRecord, ProductRecord, user_balances
 from order.scenarios import run_order_scenarios
 from shared.app import db_session, users_client
-from shared.contract import page_of, parse_body, parse_query
-from shared.db import rows_affected
+from shared.contract import parse_body, parse_query
+from shared.db import newest_first, rows_affected
 from shared.errors import NotFound, Unprocessable
 from shared.idempotency import apply_once, idempotency_key, mark_replayed
 from shared.metrics import MONEY_MOVED, count_outcome
@@ -70,11 +70,13 @@ def list_orders() -> Response:
     """A user's orders, newest first."""
     page = parse_query(OrdersQuery)
     with db_session() as session:
-        query = select(OrderRecord).where(OrderRecord.user_id == page.user_id)
-        if page.cursor is not None:
-            query = query.where(OrderRecord.id < page.cursor)
-        rows = session.scalars(query.order_by(OrderRecord.id.desc()).limit(page.limit + 1))
-        orders, cursor = page_of(rows.all(), page.limit)
+        orders, cursor = newest_first(
+            session,
+            select(OrderRecord).where(OrderRecord.user_id == page.user_id),
+            OrderRecord.id,
+            limit=page.limit,
+            cursor=page.cursor,
+        )
         listed = [PastOrder.model_validate(order) for order in orders]
     return jsonify(OrdersPage(orders=listed, next_cursor=cursor).model_dump(mode="json"))
 

@@ -10,9 +10,8 @@ with them (``shared.users_client``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, TypeVar
 
 from flask import request
 from pydantic import (
@@ -135,24 +134,6 @@ def parse_query(model: type[QueryT]) -> QueryT:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
         raise _bad_request(exc.errors(include_url=False)[0]) from None
-
-
-class HasId(Protocol):
-    """A row of a listing."""
-
-    @property
-    def id(self) -> int: ...
-
-
-RowT = TypeVar("RowT", bound=HasId)
-
-
-def page_of(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], str | None]:
-    """A page from ``rows`` fetched newest first with one row more than ``limit``: the first
-    ``limit`` rows, and the cursor to the next page (``None`` when there is no more)."""
-    if len(rows) > limit:
-        return rows[:limit], str(rows[limit - 1].id)
-    return rows, None
 
 
 def _bad_request(error: ErrorDetails) -> BadRequest:

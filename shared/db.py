@@ -8,20 +8,22 @@ Each service declares the tables it owns on :class:`Base` (``users/models.py``,
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Engine,
     Integer,
     LargeBinary,
+    Select,
     Update,
     create_engine,
     event,
     make_url,
 )
 from sqlalchemy.dialects.mysql import VARBINARY
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Balances and prices are integer cents; BIGINT keeps large balances exact.
@@ -119,6 +121,34 @@ def _create_sqlite_engine(url: str) -> Engine:
 def _sqlite_sleep(seconds: float) -> int:
     time.sleep(seconds)
     return 0
+
+
+class Listed(Protocol):
+    """A row of a listing: it has an id, which grows with time."""
+
+    @property
+    def id(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=Listed)
+
+
+def newest_first(
+    session: Session,
+    query: Select[tuple[RowT]],
+    id_column: InstrumentedAttribute[int],
+    *,
+    limit: int,
+    cursor: int | None,
+) -> tuple[Sequence[RowT], str | None]:
+    """A page of ``query``'s rows, newest (highest ``id_column``) first and below ``cursor``,
+    and the cursor of the next page (``None`` when there is no more)."""
+    if cursor is not None:
+        query = query.where(id_column < cursor)
+    rows = session.scalars(query.order_by(id_column.desc()).limit(limit + 1)).all()
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1].id)
+    return rows, None
 
 
 def rows_affected(session: Session, statement: Update) -> int:

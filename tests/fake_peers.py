@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class BlackHole:
@@ -51,6 +52,12 @@ class BlackHole:
         self._sock.close()
         for conn in self._held:
             conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class DroppingPeer(BlackHole):
@@ -100,6 +107,12 @@ class CannedServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class HtmlServer(CannedServer):

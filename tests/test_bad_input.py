@@ -116,6 +116,26 @@ def _fill(value: Any, uid: int) -> Any:
     return value
 
 
+def send(
+    http: requests.Session,
+    stack: Stack,
+    user_id: int,
+    case: tuple[str, str, str, Any],
+    headers: dict[str, str] | None = None,
+) -> requests.Response:
+    """Send a case's ``(service, method, path, body)`` for the test user."""
+    service, method, path, body = case
+    url = getattr(stack, service).url + _fill(path, user_id)
+    if isinstance(body, bytes):
+        data = body
+    elif body is None:
+        data = None
+    else:
+        data = json.dumps(_fill(body, user_id)).encode()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return http.request(method, url, data=data, headers=headers, timeout=TIMEOUT)
+
+
 @pytest.mark.parametrize(
     ("service", "method", "path", "body", "status", "error"),
     CASES,
@@ -134,16 +154,7 @@ def test_bad_input_is_a_clear_json_4xx_and_writes_nothing(
 ) -> None:
     user = create_user(http, stack, balance=10_000)
     before = snapshot(db)
-    url = getattr(stack, service).url + _fill(path, user["id"])
-    if isinstance(body, bytes):
-        data = body
-    elif body is None:
-        data = None
-    else:
-        data = json.dumps(_fill(body, user["id"])).encode()
-    reply = http.request(
-        method, url, data=data, headers={"Content-Type": "application/json"}, timeout=TIMEOUT
-    )
+    reply = send(http, stack, user["id"], (service, method, path, body))
 
     assert reply.status_code == status, reply.text
     assert reply.headers["Content-Type"] == "application/json"
@@ -163,51 +174,34 @@ BAD_KEYS = ['""', "x" * 256, '"unterminated', '"k";p=1', '"tab\there"', '"back\\
 
 
 @pytest.mark.parametrize("key", BAD_KEYS)
-@pytest.mark.parametrize(("service", "method", "path", "body"), MONEY_WRITES, ids=lambda v: v)
+@pytest.mark.parametrize("write", MONEY_WRITES, ids=lambda write: f"{write[0]}-{write[1]}")
 def test_a_bad_idempotency_key_is_400_and_writes_nothing(
     stack: Stack,
     http: requests.Session,
     db: Engine,
-    service: str,
-    method: str,
-    path: str,
-    body: Any,
+    write: tuple[str, str, str, Any],
     key: str,
 ) -> None:
     user = create_user(http, stack, balance=10_000)
     before = snapshot(db)
-    url = getattr(stack, service).url + _fill(path, user["id"])
-    reply = http.request(
-        method, url, json=_fill(body, user["id"]), headers={"Idempotency-Key": key}, timeout=TIMEOUT
-    )
+    reply = send(http, stack, user["id"], write, {"Idempotency-Key": key})
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"] == "invalid_idempotency_key"
     assert snapshot(db) == before
 
 
-@pytest.mark.parametrize(("service", "method", "path", "body"), MONEY_WRITES, ids=lambda v: v)
+@pytest.mark.parametrize("write", MONEY_WRITES, ids=lambda write: f"{write[0]}-{write[1]}")
 def test_a_key_reused_for_another_body_is_422_and_writes_nothing(
-    stack: Stack,
-    http: requests.Session,
-    db: Engine,
-    service: str,
-    method: str,
-    path: str,
-    body: Any,
+    stack: Stack, http: requests.Session, db: Engine, write: tuple[str, str, str, Any]
 ) -> None:
     user = create_user(http, stack, balance=10_000)
-    url = getattr(stack, service).url + _fill(path, user["id"])
-    headers = {"Idempotency-Key": '"reused"'}
-    first = http.request(
-        method, url, json=_fill(body, user["id"]), headers=headers, timeout=TIMEOUT
-    )
+    key = {"Idempotency-Key": '"reused"'}
+    first = send(http, stack, user["id"], write, key)
     assert first.status_code in (200, 201), first.text
     before = snapshot(db)
-    other = {
-        **_fill(body, user["id"]),
-        **({"product_id": 2} if "product_id" in body else {"amount": 6}),
-    }
-    reply = http.request(method, url, json=other, headers=headers, timeout=TIMEOUT)
+    service, method, path, body = write
+    other = {**body, **({"product_id": 2} if "product_id" in body else {"amount": 6})}
+    reply = send(http, stack, user["id"], (service, method, path, other), key)
     assert reply.status_code == 422, reply.text
     assert reply.json()["error"] == "idempotency_key_reused"
     assert snapshot(db) == before

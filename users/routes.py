@@ -9,8 +9,8 @@ from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
 
 from shared.app import db_session
-from shared.contract import Credit, PageQuery, User, page_of, parse_body, parse_query
-from shared.db import rows_affected
+from shared.contract import Credit, PageQuery, User, parse_body, parse_query
+from shared.db import newest_first, rows_affected
 from shared.errors import NotFound, ServiceUnavailable, Unprocessable
 from shared.idempotency import apply_once, idempotency_key, mark_replayed
 from shared.metrics import MONEY_MOVED, count_outcome
@@ -66,11 +66,13 @@ def list_credits(user_id: int) -> Response:
     with db_session() as session:
         if session.get(UserRecord, user_id) is None:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")
-        query = select(CreditRecord).where(CreditRecord.user_id == user_id)
-        if page.cursor is not None:
-            query = query.where(CreditRecord.id < page.cursor)
-        rows = session.scalars(query.order_by(CreditRecord.id.desc()).limit(page.limit + 1))
-        credits, cursor = page_of(rows.all(), page.limit)
+        credits, cursor = newest_first(
+            session,
+            select(CreditRecord).where(CreditRecord.user_id == user_id),
+            CreditRecord.id,
+            limit=page.limit,
+            cursor=page.cursor,
+        )
         listed = [LedgerCredit.model_validate(credit) for credit in credits]
     return jsonify(CreditsPage(credits=listed, next_cursor=cursor).model_dump(mode="json"))
 

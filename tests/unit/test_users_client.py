@@ -95,72 +95,58 @@ def test_a_refused_connection_is_503(closed_port: int) -> None:
 
 
 def test_a_credit_that_gets_no_answer_is_tried_three_times_then_504() -> None:
-    hole = BlackHole()
-    try:
+    with BlackHole() as hole:
         client = UsersClient(f"http://127.0.0.1:{hole.port}", connect_timeout=1, read_timeout=0.2)
         with pytest.raises(GatewayTimeout) as raised:
             client.credit(1, 100, b"k-1")
-        assert raised.value.code == "upstream_timeout"
-        assert hole.connections == MAX_ATTEMPTS  # the client has returned: no attempt is left
-    finally:
-        hole.close()
+    assert raised.value.code == "upstream_timeout"
+    assert hole.connections == MAX_ATTEMPTS  # the client has returned: no attempt is left
 
 
 def test_a_read_that_gets_no_answer_is_not_tried_again() -> None:
     """A hung users service: a read waits once, never three times (it has no key to need it)."""
-    hole = BlackHole()
-    try:
+    with BlackHole() as hole:
         client = UsersClient(f"http://127.0.0.1:{hole.port}", connect_timeout=1, read_timeout=0.2)
         with pytest.raises(GatewayTimeout):
             client.get_user(1)
-        assert hole.connections == 1
-    finally:
-        hole.close()
+    assert hole.connections == 1
 
 
 def test_the_budget_bounds_the_attempts() -> None:
-    hole = BlackHole()
-    try:
+    with BlackHole() as hole:
         client = UsersClient(
             f"http://127.0.0.1:{hole.port}", connect_timeout=1, read_timeout=5, budget_s=0.3
         )
         with pytest.raises(GatewayTimeout):
             client.credit(1, 100, b"k-1")  # the first attempt's read waits what is left: 0.3 s
-        assert hole.connections == 1
-    finally:
-        hole.close()
+    assert hole.connections == 1
 
 
 def test_a_dropped_connection_is_tried_again_then_503() -> None:
-    peer = DroppingPeer()
-    try:
+    with DroppingPeer() as peer:
         client = UsersClient(f"http://127.0.0.1:{peer.port}", connect_timeout=1, read_timeout=1)
         with pytest.raises(ServiceUnavailable) as raised:
             client.get_user(1)
-        assert raised.value.code == "upstream_unavailable"
-        assert peer.connections == MAX_ATTEMPTS
-    finally:
-        peer.close()
+    assert raised.value.code == "upstream_unavailable"
+    assert peer.connections == MAX_ATTEMPTS
 
 
 def test_an_answer_is_never_tried_again_not_even_a_5xx() -> None:
-    server = CannedServer(503, b'{"error": "credit_rejected", "message": "no"}')
-    try:
+    with CannedServer(503, b'{"error": "credit_rejected", "message": "no"}') as server:
         client = UsersClient(server.url, connect_timeout=1, read_timeout=1)
         with pytest.raises(ServiceUnavailable):
             client.credit(1, 100, b"k-1")
-    finally:
-        server.close()
     assert len(server.received) == 1
 
 
 def test_a_credit_sends_its_key_as_a_quoted_string_and_reads_the_replay() -> None:
-    server = CannedServer(200, json.dumps(USER).encode(), headers={"Idempotent-Replayed": "true"})
-    try:
-        client = UsersClient(server.url, connect_timeout=1, read_timeout=1)
-        credited = client.credit(3, 100, b'k "1"')
-    finally:
-        server.close()
+    replaying = CannedServer(
+        200, json.dumps(USER).encode(), headers={"Idempotent-Replayed": "true"}
+    )
+    with replaying as server:
+        credited = UsersClient(server.url, connect_timeout=1, read_timeout=1).credit(
+            3, 100, b'k "1"'
+        )
     assert server.received[0]["Idempotency-Key"] == '"k \\"1\\""'
     assert (credited.replayed, credited.attempts, credited.user.balance) == (True, 1, 500)
 
