@@ -8,7 +8,8 @@ page, and waits until each click's trace under its result says it is complete:
 - ``docs/trace-viewer.png``: that order's result with its trace;
 - ``docs/scenario-<name>.png``: the result and trace of a click under each scenario: an order
   for ``slow-db``, ``users-latency`` and ``lock-contention`` (with a second order of the same
-  user in flight), a transfer for ``payment-failure``.
+  user in flight), a transfer for ``payment-failure`` and ``lost-response`` (the payment
+  service's read timeout, then its retry answered from the record: seconds).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def click(page: Page, button: str, box_id: str, scenario: str = "") -> Locator:
     previous = trace.inner_text() if trace.count() else ""
     page.locator("#scenario").select_option(scenario)
     page.get_by_role("button", name=button).click()
-    expect(trace).not_to_have_text(previous or "-")
-    expect(box.locator(".inline-trace .complete")).to_be_visible()
+    # A click may take seconds (lost-response waits out the payment service's read timeout).
+    expect(trace).not_to_have_text(previous or "-", timeout=TIMEOUT_MS)
+    expect(box.locator(".inline-trace .complete")).to_be_visible(timeout=TIMEOUT_MS)
     return box
 
 
@@ -114,6 +116,8 @@ def main() -> int:
                 shoot(box, "scenario-lock-contention.png")
                 box = click(page, "Transfer Fund", "transfer-result", "payment-failure")
                 shoot(box, "scenario-payment-failure.png")
+                box = click(page, "Transfer Fund", "transfer-result", "lost-response")
+                shoot(box, "scenario-lost-response.png")
                 browser.close()
         finally:
             frontend.stop()

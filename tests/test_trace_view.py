@@ -90,13 +90,14 @@ def page(browser: Browser, local_demo: LocalDemo) -> Iterator[Page]:
     context.close()
 
 
-def _click(page: Page, button: str, box_id: str) -> tuple[Locator, str]:
-    """Click ``button``; wait for its new result; return the result box and its trace id."""
+def _click(page: Page, button: str, box_id: str, timeout: float = 5_000) -> tuple[Locator, str]:
+    """Click ``button``; wait for its new result (``timeout`` ms); return the result box and
+    its trace id."""
     box = page.locator(f"#{box_id}")
     trace_id = box.locator(".trace-id")
     before = trace_id.inner_text() if trace_id.count() else ""
     page.get_by_role("button", name=button).click()
-    expect(trace_id).not_to_have_text(before)
+    expect(trace_id).not_to_have_text(before, timeout=timeout)
     expect(trace_id).to_have_text(re.compile(r"^[0-9a-f]{32}$"))
     return box, trace_id.inner_text()
 
@@ -201,6 +202,38 @@ def test_a_users_latency_trace_marks_the_call_that_waited_outside_the_server(pag
     expect(marked.locator(".span-kind")).to_have_text("client")
     expect(marked.locator(".fact.http")).to_contain_text("/users/")
     expect(view.locator(".notice")).to_contain_text("but user-service spent only")
+
+
+def test_a_lost_response_trace_marks_the_retry_answered_from_the_record(page: Page) -> None:
+    page.locator("#scenario").select_option("lost-response")
+    _click(page, "Create User", "create-user-result")
+    page.get_by_label("Amount (dollars)").fill("10")
+    # The payment service waits out its read timeout (5 s) before it sends the credit again.
+    box, trace_id = _click(page, "Transfer Fund", "transfer-result", timeout=UI_TIMEOUT_MS)
+    expect(box.locator(".status")).to_contain_text("200")
+    expect(box.locator(".retry")).to_have_count(0)  # the page's own request got its answer
+    view = _whole_view(box)
+    marked = view.locator(".span-row.noticed")
+    expect(marked).to_have_count(1)
+    assert marked.get_attribute("data-service") == "payment-service"
+    expect(marked.locator(".span-kind")).to_have_text("client")
+    expect(marked.locator(".fact.http")).to_have_text(re.compile(r"^PUT /users/\d+ → 200$"))
+    expect(marked.locator(".fact.app")).to_contain_text("app.idempotency.replayed=true")
+    expect(view.locator(".notice")).to_contain_text(
+        "was sent 2 times with one idempotency key: attempt 1 got no answer (ReadTimeout); "
+        "attempt 2 (http.request.resend_count=1) was answered by user-service"
+    )
+    # The first attempt is red, and not what the view calls the cause.
+    first = view.locator(".span-row.error").filter(
+        has=page.locator(".fact.http", has_text=re.compile(r"^PUT /users/\d+$"))
+    )
+    expect(first).to_have_count(1)
+    expect(first.locator(".notice-mark")).to_have_count(0)
+    # Applied once: one credit in the ledger, written in this trace.
+    credits = page.locator("#credits-list li")
+    expect(credits).to_have_count(1)
+    expect(credits).to_have_attribute("data-trace-id", trace_id)
+    expect(page.locator("#balance")).to_have_text("$10.00")
 
 
 def test_the_trace_page_waits_for_a_missing_parent_before_calling_the_trace_complete(
