@@ -577,6 +577,15 @@ class Lost:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """The flaky address closes the connection without a word: the frontend (the Python server
+    or nginx) answers ``status`` itself, in the API's JSON error shape."""
+
+    status: int = 502
+    error: str = "upstream_unavailable"
+
+
+@dataclass(frozen=True)
 class Seen:
     """A request the flaky address got: its method, path and headers (names in lower case)."""
 
@@ -591,7 +600,7 @@ class FlakyService:
 
     def __init__(self, upstream: str, method: str) -> None:
         self.upstream, self.method = upstream, method
-        self.script: list[Canned | Lost] = []
+        self.script: list[Canned | Lost | Dropped] = []
         self._seen: list[Seen] = []
         self._changed = threading.Condition()
         flaky = self
@@ -632,6 +641,9 @@ class FlakyService:
             )
             step = self.script.pop(0) if request.command == self.method and self.script else None
             self._changed.notify_all()
+        if isinstance(step, Dropped):
+            request.close_connection = True
+            return
         if isinstance(step, Canned):
             self._answer(request, step.status, step.error, request.headers.get("traceparent"))
             return
@@ -759,8 +771,16 @@ RETRIED = "retried once with the same key: "
             Canned(504, "upstream_timeout"),
             "the first attempt had not been applied; this one was.",
         ),
+        # The frontend's own 502: the service hung up.
+        ("transfer", Dropped(), "the first attempt had not been applied; this one was."),
     ],
-    ids=["transfer-answer-lost", "order-answer-lost", "transfer-refused", "order-refused"],
+    ids=[
+        "transfer-answer-lost",
+        "order-answer-lost",
+        "transfer-refused",
+        "order-refused",
+        "transfer-dropped",
+    ],
 )
 def test_a_click_without_an_answer_is_sent_once_more_with_its_key_and_applied_once(
     flaky_page: Page,
@@ -768,7 +788,7 @@ def test_a_click_without_an_answer_is_sent_once_more_with_its_key_and_applied_on
     stack: Stack,
     receiver: OtlpReceiver,
     click: str,
-    first: Canned | Lost,
+    first: Canned | Lost | Dropped,
     outcome: str,
 ) -> None:
     page = flaky_page
