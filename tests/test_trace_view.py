@@ -18,7 +18,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -404,7 +404,7 @@ TRANSFER = {
 
 
 def _lost_response(
-    second_try: dict[str, object], under_it: dict[str, object]
+    second_try: Mapping[str, object], under_it: Mapping[str, object]
 ) -> list[list[object]]:
     """A transfer whose first credit got no answer in time and was sent again: payment's spans
     (p1) and the users service's (p2), in microseconds. ``second_try`` and ``under_it``: the
