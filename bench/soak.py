@@ -78,7 +78,7 @@ FLOWS = {
 }
 SCENARIOS = tuple(scenario.value for scenario in Scenario)
 # The scenario whose first answer is lost: it takes HTTP_READ_TIMEOUT and more.
-LOST = "lost-response"
+LOST = Scenario.LOST_RESPONSE.value
 # As make run, compose and Kubernetes export: within a fifth of a second.
 EXPORT_DELAY_MS = "200"
 EXPORT_QUIET_S = 1.0
