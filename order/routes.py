@@ -134,8 +134,10 @@ def _pay_and_record(
         .values(amount=user_balances.c.amount - product.price),
     )
     if not debited:
+        # A locking read: MySQL's plain read would show this transaction's snapshot, older
+        # than the balance the debit just found too small.
         balance = session.scalar(
-            select(user_balances.c.amount).where(user_balances.c.id == user_id)
+            select(user_balances.c.amount).where(user_balances.c.id == user_id).with_for_update()
         )
         if balance is None:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")

@@ -40,9 +40,9 @@ def transfer(user_id: int) -> Response:
     }
     with business_span("transfer funds", attributes) as span:
         credited = users_client().credit(user_id, amount, key)
-        # A replay on the first attempt: the client's key was used before (a client retry).
-        # A replay on a later attempt answers this request's own first attempt, lost on the way.
-        replayed = credited.replayed and credited.attempts == 1
+        # A replay of the client's earlier request with this key, not of this request's own
+        # attempt whose answer was lost on the way.
+        replayed = credited.replayed_for_the_client
         span.set_attributes(
             {
                 "app.user.balance": credited.user.balance,

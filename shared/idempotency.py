@@ -109,11 +109,18 @@ def apply_once(
         if key is None or (done := recorded(key)) is None:
             raise
         return _replay(done, same_request), True
+    except ApiError as exc:
+        # A twin that waited for the first one's row lock checks the business rules after its
+        # commit, and may be refused (the balance it spent, a limit it reached): the first's
+        # answer is this request's answer too.
+        if key is None or exc.outcome != "refused" or (done := recorded(key)) is None:
+            raise
+        return _replay(done, same_request), True
     except OperationalError as exc:
         if key is not None and _is_lock_wait_timeout(exc):
             raise RequestInProgress(
-                "Another request for this target, perhaps the first with this key, is still "
-                "being processed; nothing was written. Retry later with the same key.",
+                "Another write on this user, perhaps the first request with this key, still "
+                "holds its row; nothing was written. Retry later with the same key.",
             ) from None
         raise
 

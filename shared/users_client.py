@@ -32,6 +32,7 @@ from tenacity import (
     stop_before_delay,
     wait_random_exponential,
 )
+from urllib3.exceptions import NewConnectionError
 
 from shared.contract import Credit, User
 from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
@@ -65,11 +66,26 @@ class GatewayTimeout(ApiError):
 @dataclass(frozen=True)
 class Credited:
     """What a credit did: the updated user; whether the answer was a replay (the users service
-    had applied this key before); how many attempts it took."""
+    had applied this key before); how many attempts it took; and whether an earlier attempt
+    may have reached the users service (a replay then may answer this very request)."""
 
     user: User
     replayed: bool
     attempts: int
+    sent_before: bool
+
+    @property
+    def replayed_for_the_client(self) -> bool:
+        """A replay of a request the client made before, not of this one's own lost attempt."""
+        return self.replayed and not self.sent_before
+
+
+@dataclass
+class Attempts:
+    """How a call went: how many attempts, and whether one that failed may have been served."""
+
+    count: int = 0
+    sent_before: bool = False
 
 
 class UsersClient:
@@ -96,50 +112,63 @@ class UsersClient:
 
     def get_user(self, user_id: int) -> User:
         """The user as the users service returns it; ``NotFound`` if it has no such user."""
-        response, _ = self._call("GET", f"/users/{user_id}")
-        return _as_user(_decode(response))
+        return _as_user(_decode(self._call("GET", f"/users/{user_id}")))
 
     def credit(self, user_id: int, amount: int, key: bytes) -> Credited:
         """Add ``amount`` cents to the user's balance once, whatever the retries (``key``)."""
-        response, attempts = self._call(
+        attempts = Attempts()
+        response = self._call(
             "PUT",
             f"/users/{user_id}",
             json=Credit(amount=amount).model_dump(),
             headers={KEY_HEADER: quoted(key)},
             retry_read_timeouts=True,
+            attempts=attempts,
         )
         user = _as_user(_decode(response))
         replayed = response.headers.get(REPLAYED_HEADER) == "true"
-        return Credited(user=user, replayed=replayed, attempts=attempts)
+        return Credited(user, replayed, attempts.count, attempts.sent_before)
 
     def check_health(self) -> None:
-        """Raise a gateway error unless the users service answers ``/healthz``."""
-        _decode(self._call("GET", "/healthz")[0])
+        """Raise a gateway error unless the users service answers ``/healthz`` (one attempt:
+        a probe is asked again anyway, and must answer within its own short timeout)."""
+        _decode(self._call("GET", "/healthz", max_attempts=1))
 
     def _call(
-        self, method: str, path: str, *, retry_read_timeouts: bool = False, **kwargs: Any
-    ) -> tuple[requests.Response, int]:
-        """The users service's answer to the request, and how many attempts it took."""
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_read_timeouts: bool = False,
+        max_attempts: int = MAX_ATTEMPTS,
+        attempts: Attempts | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """The users service's answer to the request; ``attempts`` records how it went."""
         url = self.base_url + path
         started = time.monotonic()
-        attempts = Retrying(
-            stop=stop_after_attempt(MAX_ATTEMPTS) | stop_before_delay(self.budget_s),
+        went = attempts or Attempts()
+        retrying = Retrying(
+            stop=stop_after_attempt(max_attempts) | stop_before_delay(self.budget_s),
             wait=wait_random_exponential(multiplier=BACKOFF_S, max=BACKOFF_MAX_S),
             retry=retry_if_exception(lambda exc: _no_answer(exc, retry_read_timeouts)),
             before_sleep=_log_retry,
             reraise=True,
         )
         try:
-            for attempt in attempts:
+            for attempt in retrying:
                 with attempt:
+                    went.count = attempt.retry_state.attempt_number
                     left = self.budget_s - (time.monotonic() - started)
                     timeout = (self.connect_timeout, max(0.05, min(self.read_timeout, left)))
-                    resend = _resends.set(attempt.retry_state.attempt_number - 1)
+                    resend = _resends.set(went.count - 1)
                     try:
-                        response = self.session.request(method, url, timeout=timeout, **kwargs)
+                        return self.session.request(method, url, timeout=timeout, **kwargs)
+                    except requests.exceptions.RequestException as exc:
+                        went.sent_before = went.sent_before or _may_have_arrived(exc)
+                        raise
                     finally:
                         _resends.reset(resend)
-                    return response, attempt.retry_state.attempt_number
         except requests.exceptions.ConnectTimeout:
             raise ServiceUnavailable(
                 "The users service did not accept the connection in time.",
@@ -155,6 +184,14 @@ class UsersClient:
                 code="upstream_unavailable",
             ) from None
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+
+def _may_have_arrived(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the failed request may have been served: not when it never connected."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return not isinstance(reason, NewConnectionError)
 
 
 def _no_answer(exc: BaseException, read_timeouts: bool) -> bool:

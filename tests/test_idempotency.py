@@ -133,6 +133,44 @@ def test_concurrent_orders_with_distinct_keys_all_pay(
     assert balance_of(db, user["id"]) == 0
 
 
+def test_a_twin_that_finds_the_money_spent_by_the_first_is_answered_by_it(
+    stack: Stack, http: requests.Session, db: Engine
+) -> None:
+    """The balance covers one order. The twin waits for the first's row lock (lock-contention
+    holds it), then finds the balance too small: its answer is the first's order, not a 422."""
+    price = http.get(stack.order.url + "/products", timeout=TIMEOUT).json()[0]["price"]
+    user = create_user(http, stack, balance=price)
+    same = key()
+
+    def held_order(_: int) -> requests.Response:
+        with requests.Session() as session:
+            return session.post(
+                f"{stack.order.url}/orders",
+                json={"user_id": user["id"], "product_id": 1},
+                headers={"Idempotency-Key": same, "baggage": "demo.scenario=lock-contention"},
+                timeout=60,
+            )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        replies = list(pool.map(held_order, range(2)))
+    assert outcomes(replies, 201) == (1, 1, 0)
+    assert orders_of(db, user["id"]) == [(1, price, "PAID")]
+    assert balance_of(db, user["id"]) == 0
+
+
+@pytest.mark.parametrize("other", ['"K-1"', '"k-1 "', '" k-1"', '"k-1\\\\"'])
+def test_keys_are_compared_exactly(
+    stack: Stack, http: requests.Session, db: Engine, other: str
+) -> None:
+    """No collation folds case or pads spaces: on MySQL the column is binary."""
+    user = create_user(http, stack)
+    first = transfer(stack.payment.url, user["id"], 100, '"k-1"')
+    second = transfer(stack.payment.url, user["id"], 100, other)
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    assert REPLAYED not in second.headers
+    assert balance_of(db, user["id"]) == 200
+
+
 def test_a_transfer_retried_by_its_client_is_answered_from_the_record(
     stack: Stack, http: requests.Session, db: Engine
 ) -> None:
@@ -146,9 +184,10 @@ def test_a_transfer_retried_by_its_client_is_answered_from_the_record(
     assert balance_of(db, user["id"]) == 250
 
 
-# --- Lost answers: a stack whose payment service gives up on an answer after one second. ---
+# --- Lost answers: a stack whose payment service gives up on an answer after 3 s. ---
 
-READ_TIMEOUT_S = 1
+# Long enough for a users worker that gunicorn starts anew to boot within the attempts.
+READ_TIMEOUT_S = 3
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +199,8 @@ def slow_stack(
         DATABASE_URL=database_url,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         HTTP_READ_TIMEOUT=str(READ_TIMEOUT_S),
-        # Long enough to kill the worker while it waits, short enough not to hold a test up.
-        SCENARIO_LOST_RESPONSE_MS="5000",
+        # Past the read timeout; long enough to kill the worker while it waits.
+        SCENARIO_LOST_RESPONSE_MS="4500",
         # A lock-contention order holds the user's row past the wait for a twin: a 409.
         SCENARIO_LOCK_HOLD_MS="3000",
         IDEMPOTENCY_WAIT_SECONDS="1",

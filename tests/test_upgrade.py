@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from shared.init_db import SCHEMA
+from shared.init_db import SCHEMA, upgrade_schema
 from tests.conftest import run_init_db
 from tests.helpers import ledger_mismatches
 
@@ -24,6 +24,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 USERS = [(1, "Ann", "a-1", 7_600), (2, "Bob", "b-2", 0), (3, "Cy", "c-3", 0), (4, "Di", "d-4", 250)]
 ORDERS = [(1, 1, "Coffee mug", 1_200), (1, 2, "T-shirt", 2_500), (2, 1, "Coffee mug", 1_200)]
 PRODUCTS = [(1, "Coffee mug", 1_200), (2, "T-shirt", 2_500)]
+NEWEST = ["order_0003", "users_0003"]
+# The release before idempotency keys: the ledger and orders' trace ids, no keys.
+LEDGER_RELEASE = ("order_0002", "users_0002")
 
 
 @pytest.fixture(params=["sqlite", "mysql"])
@@ -115,4 +118,39 @@ def test_a_new_database_gets_the_schema_of_the_models(empty_database: Engine) ->
     assert schema_drift(empty_database) == []
     with empty_database.connect() as connection:
         versions = connection.scalars(text("SELECT version_num FROM alembic_version"))
-        assert sorted(versions) == ["order_0002", "users_0002"]  # each service's newest
+        assert sorted(versions) == NEWEST  # each service's newest
+
+
+def test_a_ledger_release_database_upgrades_to_idempotency_keys(empty_database: Engine) -> None:
+    """The previous release (ledger, no keys): its credits and orders stay as they were."""
+    with empty_database.begin() as connection:
+        for revision in LEDGER_RELEASE:
+            upgrade_schema(connection, revision)
+        connection.execute(
+            text("INSERT INTO products (id, name, price) VALUES (1, 'Coffee mug', 1200)")
+        )
+        connection.execute(text("INSERT INTO users VALUES (1, 'Ann', 'a-1', 800)"))
+        connection.execute(
+            text("INSERT INTO credits (user_id, amount, source) VALUES (1, 2000, 'credit')")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO orders (user_id, product_id, product_name, price, status) "
+                "VALUES (1, 1, 'Coffee mug', 1200, 'PAID')"
+            )
+        )
+    upgraded = run_init_db(empty_database.url.render_as_string(hide_password=False))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "Running upgrade users_0002 -> users_0003" in upgraded.stderr
+    assert "Running upgrade order_0002 -> order_0003" in upgraded.stderr
+    with empty_database.connect() as connection:
+        credits = connection.execute(
+            text("SELECT user_id, amount, source, idempotency_key, balance_after FROM credits")
+        )
+        assert [tuple(row) for row in credits] == [(1, 2000, "credit", None, None)]
+        orders = connection.execute(text("SELECT user_id, price, idempotency_key FROM orders"))
+        assert [tuple(row) for row in orders] == [(1, 1200, None)]
+        versions = connection.scalars(text("SELECT version_num FROM alembic_version"))
+        assert sorted(versions) == NEWEST
+    assert ledger_mismatches(empty_database) == []
+    assert schema_drift(empty_database) == []

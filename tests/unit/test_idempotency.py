@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from werkzeug.serving import make_server
 
 from order.models import OrderRecord
 from tests.unit.conftest import MakeApp
-from users.models import CreditRecord
+from users.models import CreditRecord, UserRecord
+from users.routes import MAX_BALANCE_CENTS
 
 KEY = "Idempotency-Key"
 
@@ -106,8 +107,18 @@ def test_a_key_is_scoped_to_its_user(users: FlaskClient, user: int) -> None:
 def test_a_refused_credit_records_no_key_so_a_retry_is_decided_afresh(
     users: FlaskClient, user: int, database: Engine
 ) -> None:
-    assert credit(users, 999_999, 100, "k-1").status_code == 404
-    assert credit(users, user, 100, "k-1").status_code == 200
+    with database.begin() as connection:  # a balance at the limit: any credit is refused
+        connection.execute(
+            update(UserRecord).where(UserRecord.id == user).values(balance=MAX_BALANCE_CENTS)
+        )
+    refused = credit(users, user, 100, "k-1")
+    assert refused.status_code == 422, refused.json
+    with database.begin() as connection:
+        connection.execute(update(UserRecord).where(UserRecord.id == user).values(balance=0))
+    retried = credit(users, user, 100, "k-1")
+    assert retried.status_code == 200
+    assert "Idempotent-Replayed" not in retried.headers  # applied now, not a replay
+    assert retried.json["amount"] == 100  # type: ignore[index]
     assert count(database, CreditRecord) == 1
 
 
