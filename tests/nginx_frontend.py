@@ -14,11 +14,24 @@ from tests.stack import ROOT, ServiceProcess, base_env, free_port
 
 NGINX = "/usr/sbin/nginx"
 TEMPLATE = ROOT / "frontend" / "nginx" / "default.conf.template"
+RESOLV_CONF = Path("/etc/resolv.conf")
 
 
 def render_template(variables: Mapping[str, str]) -> str:
     """What the image's entrypoint does: substitute the ``${VAR}`` it has values for."""
     return re.sub(r"\$\{([A-Z_]+)\}", lambda m: variables.get(m[1], m[0]), TEMPLATE.read_text())
+
+
+def local_resolvers(resolv_conf: Path = RESOLV_CONF) -> str:
+    """``NGINX_LOCAL_RESOLVERS`` as the image's entrypoint sets it (15-local-resolvers.envsh,
+    with ``NGINX_ENTRYPOINT_LOCAL_RESOLVERS``): the nameservers of resolv.conf, IPv6 ones in
+    brackets as nginx's ``resolver`` reads them."""
+    nameservers = []
+    for line in resolv_conf.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            nameservers.append(f"[{fields[1]}]" if ":" in fields[1] else fields[1])
+    return " ".join(nameservers) or "127.0.0.1"
 
 
 class NginxFrontend:
@@ -91,13 +104,15 @@ def start_frontend(
     """The page's origin, started and ready: ``python-server`` (``make run``'s) or ``nginx``.
 
     nginx gets the image's default for ``JAEGER_QUERY_URL`` when ``variables`` has none: an
-    address where nothing answers.
+    address where nothing answers; and, unless ``variables`` names one (a test's own DNS
+    server), this machine's resolvers, as the image's entrypoint would find them.
     """
     if kind == "nginx":
         if not Path(NGINX).exists():
             pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
         nowhere = f"http://127.0.0.1:{free_port()}"
-        return NginxFrontend(workdir, {"JAEGER_QUERY_URL": nowhere, **variables}).start()
+        defaults = {"JAEGER_QUERY_URL": nowhere, "NGINX_LOCAL_RESOLVERS": local_resolvers()}
+        return NginxFrontend(workdir, {**defaults, **variables}).start()
     return (
         ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")
         .start()
