@@ -55,6 +55,9 @@ IMAGE_VARIABLES = {
     "otel-collector": {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"},
     "mysql": {"MYSQL_ROOT_PASSWORD", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"},
 }
+# Set by the official nginx image's entrypoint for the frontend's template, when the variable it
+# maps to is set in the image (15-local-resolvers.envsh: /etc/resolv.conf's nameservers).
+ENTRYPOINT_VARIABLES = {"NGINX_LOCAL_RESOLVERS": "NGINX_ENTRYPOINT_LOCAL_RESOLVERS"}
 # Standard variables the OpenTelemetry SDK reads itself (the distro configures the exporters from
 # them), so compose and the ConfigMap may set them whether or not our code reads them too.
 SDK_VARIABLES = {
@@ -187,6 +190,16 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
         instructions.append((keyword.upper(), arguments.strip()))
         pending = ""
     return instructions
+
+
+def dockerfile_env(path: Path) -> dict[str, str]:
+    """The variables a Dockerfile's ENV instructions set (the NAME=value form)."""
+    return {
+        name: value
+        for keyword, arguments in dockerfile_instructions(path)
+        if keyword == "ENV"
+        for name, value in re.findall(r"(\w+)=(\S+)", arguments)
+    }
 
 
 def exec_form(arguments: str) -> list[str]:
@@ -564,6 +577,15 @@ def _url_host_port(url: str) -> tuple[str, int]:
     return match[1], int(match[2])
 
 
+def _service_named_in_full(host: str, services: dict[str, dict[str, Any]]) -> str:
+    """The Service that ``host`` names by its full name, <service>.<namespace>.svc.cluster.local:
+    the frontend's nginx resolves these URLs itself, and its resolver applies no search domain."""
+    name, _, rest = host.partition(".")
+    assert name in services, host
+    assert rest == f"{services[name]['metadata']['namespace']}.svc.cluster.local", host
+    return name
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_service_urls_name_real_services_and_ports(overlay: str) -> None:
     data = objects(overlay, "ConfigMap")["tracing-demo-config"]["data"]
@@ -575,8 +597,8 @@ def test_service_urls_name_real_services_and_ports(overlay: str) -> None:
         ("ORDER_URL", "order"),
     ):
         host, port = _url_host_port(data[variable])
-        assert host == name and host in services
-        (service_port,) = services[host]["spec"]["ports"]
+        assert _service_named_in_full(host, services) == name
+        (service_port,) = services[name]["spec"]["ports"]
         assert service_port["port"] == port
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         (container_port,) = container["ports"]
@@ -586,8 +608,10 @@ def test_service_urls_name_real_services_and_ports(overlay: str) -> None:
     if overlay == "jaeger":
         host, port = _url_host_port(data["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert port in {p["port"] for p in services[host]["spec"]["ports"]}
-        host, port = _url_host_port(data["COLLECTOR_OTLP_HTTP_URL"])
-        assert port in {p["port"] for p in services[host]["spec"]["ports"]}
+        for variable in ("COLLECTOR_OTLP_HTTP_URL", "JAEGER_QUERY_URL"):  # the frontend's
+            host, port = _url_host_port(data[variable])
+            name = _service_named_in_full(host, services)
+            assert port in {p["port"] for p in services[name]["spec"]["ports"]}
 
 
 def test_compose_service_urls_name_real_services_and_ports() -> None:
@@ -664,7 +688,12 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
     ):
         assert path in routes
     assert "/payments/<path:_rest>" in routes
+    image_env = dockerfile_env(ROOT / "frontend" / "Dockerfile")
     for variable in re.findall(r"\$\{([A-Z_]+)\}", template):
+        if variable in ENTRYPOINT_VARIABLES:
+            # The official image's entrypoint sets it, when the image turns that step on.
+            assert image_env.get(ENTRYPOINT_VARIABLES[variable]) == "1", variable
+            continue
         assert variable in IMAGE_VARIABLES["frontend"]
         assert variable in compose_config()["services"]["frontend"]["environment"]
 
