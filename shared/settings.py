@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     signoz_access_token: str | None = None
     spans_file: str = DEFAULT_SPANS_FILE
     logs_file: str = DEFAULT_LOGS_FILE
+    # How often a process reminds that a signal's export still fails (shared.export_problems).
+    export_problem_interval_seconds: Seconds = 60.0
     log_level: Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # Processes: gunicorn, the container entry point, init-db.

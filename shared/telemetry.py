@@ -13,8 +13,9 @@ This module only adds what the project itself contributes:
 - a few defaults of its own (each one a standard variable, so any of them can be overridden);
 - the scenario span processor and the ``traceresponse`` header;
 - the HTTP client spans' resend count and replay flag (``shared.users_client``'s hooks);
-- terminal log lines with trace ids, with or without telemetry, and exporter complaints
-  rate-limited (an unreachable collector makes the exporter log on every retry).
+- terminal log lines with trace ids, with or without telemetry;
+- where each signal goes, said once, and export failures explained in one line per signal
+  (``shared.export_problems``) instead of the exporters' line per batch and retry.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from opentelemetry.instrumentation.propagators import (
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.sdk.trace import TracerProvider
 
+from shared.export_problems import report_export_problems
 from shared.settings import Settings
 
 # Terminal log lines carry the trace and span ids (the logging instrumentation adds them to
@@ -88,6 +90,7 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
         return
     initialize(swallow_exceptions=False)
     configure_logging()
+    report_export_problems(env, settings.export_problem_interval_seconds)
     # Imported after initialize(): nothing of the app (flask.Flask, sqlalchemy.create_engine)
     # may be bound before the instrumentations have patched it.
     from shared.scenarios import ScenarioSpanProcessor

@@ -94,7 +94,7 @@ class CannedServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_PUT = _answer  # noqa: N815 - http.server's naming
+            do_GET = do_PUT = do_POST = _answer  # noqa: N815 - http.server's naming
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
