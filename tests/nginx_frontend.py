@@ -15,6 +15,8 @@ from tests.stack import ROOT, ServiceProcess, base_env, free_port
 NGINX = "/usr/sbin/nginx"
 TEMPLATE = ROOT / "frontend" / "nginx" / "default.conf.template"
 RESOLV_CONF = Path("/etc/resolv.conf")
+# The image's entrypoint step that keeps the platform's DNS of resolv.conf's nameservers.
+FIRST_RESOLVER_SCRIPT = ROOT / "frontend" / "nginx" / "16-first-local-resolver.envsh"
 
 
 def render_template(variables: Mapping[str, str]) -> str:
@@ -23,15 +25,22 @@ def render_template(variables: Mapping[str, str]) -> str:
 
 
 def local_resolvers(resolv_conf: Path = RESOLV_CONF) -> str:
-    """``NGINX_LOCAL_RESOLVERS`` as the image's entrypoint sets it (15-local-resolvers.envsh,
-    with ``NGINX_ENTRYPOINT_LOCAL_RESOLVERS``): the nameservers of resolv.conf, IPv6 ones in
-    brackets as nginx's ``resolver`` reads them."""
-    nameservers = []
-    for line in resolv_conf.read_text().splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            nameservers.append(f"[{fields[1]}]" if ":" in fields[1] else fields[1])
-    return " ".join(nameservers) or "127.0.0.1"
+    """``NGINX_LOCAL_RESOLVERS`` as the image's entrypoint sets it: the nameservers of
+    resolv.conf (the official 15-local-resolvers.envsh, with ``NGINX_ENTRYPOINT_LOCAL_RESOLVERS``),
+    then the image's own FIRST_RESOLVER_SCRIPT, run by the shell as the entrypoint sources it."""
+    nameservers = "".join(
+        fields[1] + " "
+        for fields in (line.split() for line in resolv_conf.read_text().splitlines())
+        if len(fields) >= 2 and fields[0] == "nameserver"
+    )
+    narrowed = subprocess.run(
+        ["sh", "-c", '. "$0"; printf %s "$NGINX_LOCAL_RESOLVERS"', FIRST_RESOLVER_SCRIPT],
+        env={"NGINX_LOCAL_RESOLVERS": nameservers},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return narrowed.stdout or "127.0.0.1"
 
 
 class NginxFrontend:

@@ -22,7 +22,7 @@ from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
 from playwright.sync_api import Browser, expect
 
-from tests.nginx_frontend import NginxFrontend, start_frontend
+from tests.nginx_frontend import NginxFrontend, local_resolvers, start_frontend
 
 OLD_ADDRESS = "127.0.0.1"
 NEW_ADDRESS = "127.0.0.2"
@@ -46,11 +46,11 @@ class NameServer:
     """A DNS server on 127.0.0.1 answering A records from a table the test edits; any other
     name is NXDOMAIN. It counts the questions, so a test can wait until nginx asks again."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1", port: int = 0) -> None:
         self._records: dict[str, str] = {}
         self._asked: dict[str, int] = {}
         self._changed = threading.Condition()
-        self._server = DNSServer(self, address="127.0.0.1", port=0, logger=DNSLogger(logf=_quiet))
+        self._server = DNSServer(self, address=address, port=port, logger=DNSLogger(logf=_quiet))
         self.port: int = self._server.server.server_address[1]
         self._server.start_thread()
 
@@ -62,9 +62,10 @@ class NameServer:
         with self._changed:
             self._records.pop(name, None)
 
-    def asked(self, name: str) -> int:
+    def asked(self, name: str | None = None) -> int:
+        """How many questions about ``name`` (about any name: None) came."""
         with self._changed:
-            return self._asked.get(name, 0)
+            return self._asked.get(name, 0) if name else sum(self._asked.values())
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         """dnslib's resolver interface: the reply to one question."""
@@ -162,13 +163,13 @@ class Demo:
     workdir: Path
     nginx: NginxFrontend | None = None
 
-    def start_nginx(self) -> NginxFrontend:
+    def start_nginx(self, resolvers: str | None = None) -> NginxFrontend:
         variables = {
             variable: f"http://{name}:{self.old.port}" for variable, name in SERVICE_NAMES.items()
         }
         variables["TRACE_UI_URL"] = "http://localhost:16686/trace/{trace_id}"
         # nginx's resolver takes address:port: this test's DNS server in place of the platform's.
-        variables["NGINX_LOCAL_RESOLVERS"] = f"127.0.0.1:{self.dns.port}"
+        variables["NGINX_LOCAL_RESOLVERS"] = resolvers or f"127.0.0.1:{self.dns.port}"
         server = start_frontend("nginx", variables, self.workdir)
         assert isinstance(server, NginxFrontend)
         self.nginx = server
@@ -379,3 +380,46 @@ def test_the_page_says_which_service_it_cannot_reach_then_loads_once_it_can(
         expect(page.locator("#order-result")).to_be_empty()
     finally:
         context.close()
+
+
+# resolv.conf as each platform writes it, and the resolver the image's entrypoint gives nginx.
+RESOLV_CONFS = {
+    "docker": ("nameserver 127.0.0.11\noptions ndots:0\n", "127.0.0.11"),
+    # podman: its aardvark first, then the host's own nameservers.
+    "podman": ("search dns.podman\nnameserver 10.89.0.1\nnameserver 10.255.255.53\n", "10.89.0.1"),
+    "kubernetes": (
+        "search tracing-demo.svc.cluster.local svc.cluster.local cluster.local\n"
+        "nameserver 10.96.0.10\noptions ndots:5\n",
+        "10.96.0.10",
+    ),
+    "ipv6": ("nameserver fd00::53\nnameserver 10.0.0.53\n", "[fd00::53]"),
+}
+
+
+@pytest.mark.parametrize(("resolv_conf", "resolver"), RESOLV_CONFS.values(), ids=RESOLV_CONFS)
+def test_the_image_gives_nginx_the_platforms_dns_alone(
+    tmp_path: Path, resolv_conf: str, resolver: str
+) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text(resolv_conf)
+    assert local_resolvers(conf) == resolver
+
+
+def test_a_host_nameserver_listed_after_the_platforms_dns_is_never_asked(
+    demo: Demo, tmp_path: Path
+) -> None:
+    """As podman writes resolv.conf: the host's nameserver after its own DNS. The host's knows
+    no service; nginx, given both, would ask them in turn and take its "not found"."""
+    host_dns = NameServer("127.0.0.3", demo.dns.port)
+    try:
+        conf = tmp_path / "resolv.conf"
+        conf.write_text("search dns.podman\nnameserver 127.0.0.1\nnameserver 127.0.0.3\n")
+        demo.answer_all(OLD_ADDRESS)
+        nginx = demo.start_nginx(f"{local_resolvers(conf)}:{demo.dns.port}")
+        for method, path, name, _ in PATHS.values():
+            answer = requests.request(method, nginx.url + path, timeout=30)
+            assert _answered_by(OLD_ADDRESS)(answer), (path, answer.text)
+            assert demo.dns.asked(name) >= 1
+        assert host_dns.asked() == 0
+    finally:
+        host_dns.close()
