@@ -55,15 +55,26 @@ def transfer(
         )
 
 
-def place(url: str, user_id: int, idempotency_key: str) -> requests.Response:
+def place(
+    url: str, user_id: int, idempotency_key: str, scenario: str | None = None
+) -> requests.Response:
     """One order of product 1 on a connection of its own."""
+    headers = {"Idempotency-Key": idempotency_key}
+    if scenario:
+        headers["baggage"] = f"demo.scenario={scenario}"
     with requests.Session() as session:
         return session.post(
             f"{url}/orders",
             json={"user_id": user_id, "product_id": 1},
-            headers={"Idempotency-Key": idempotency_key},
+            headers=headers,
             timeout=60,
         )
+
+
+def twin_orders(url: str, user_id: int, same: str, scenario: str) -> list[requests.Response]:
+    """Two orders with one key at once, under ``scenario`` (lock-contention holds the row)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda _: place(url, user_id, same, scenario), range(2)))
 
 
 def outcomes(replies: list[requests.Response], applied: int) -> tuple[int, int, int]:
@@ -142,17 +153,7 @@ def test_a_twin_that_finds_the_money_spent_by_the_first_is_answered_by_it(
     user = create_user(http, stack, balance=price)
     same = key()
 
-    def held_order(_: int) -> requests.Response:
-        with requests.Session() as session:
-            return session.post(
-                f"{stack.order.url}/orders",
-                json={"user_id": user["id"], "product_id": 1},
-                headers={"Idempotency-Key": same, "baggage": "demo.scenario=lock-contention"},
-                timeout=60,
-            )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        replies = list(pool.map(held_order, range(2)))
+    replies = twin_orders(stack.order.url, user["id"], same, scenario="lock-contention")
     assert outcomes(replies, 201) == (1, 1, 0)
     assert orders_of(db, user["id"]) == [(1, price, "PAID")]
     assert balance_of(db, user["id"]) == 0
@@ -302,17 +303,7 @@ def test_a_twin_that_waits_past_the_bound_is_409_and_writes_nothing(
     user = create_user(http, slow_stack, balance=price * 5)
     same = key()
 
-    def held_order(_: int) -> requests.Response:
-        with requests.Session() as session:
-            return session.post(
-                f"{slow_stack.order.url}/orders",
-                json={"user_id": user["id"], "product_id": 1},
-                headers={"Idempotency-Key": same, "baggage": "demo.scenario=lock-contention"},
-                timeout=60,
-            )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        replies = list(pool.map(held_order, range(2)))
+    replies = twin_orders(slow_stack.order.url, user["id"], same, scenario="lock-contention")
     applied, replayed, busy = outcomes(replies, 201)
     assert applied == 1
     assert (replayed, busy) == ((1, 0) if database_url.startswith("sqlite") else (0, 1))
