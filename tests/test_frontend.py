@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Locator, Page, Request, Response, Route
 
 from tests.nginx_frontend import NginxFrontend, start_frontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
-from tests.stack import ROOT, ServiceProcess, Stack, base_env
+from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
 from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
 
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
@@ -195,6 +195,8 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
     # box keeps the link and no view; the view's own tests are in test_trace_view.py.
     expect(result.locator(".inline-trace")).to_be_empty()
     expect(link).to_be_visible()
+    # The browser's spans reach the collector: no notice says otherwise.
+    expect(page.locator("#telemetry-notice")).to_be_hidden()
 
     shot = Path(os.environ.get("SCREENSHOT_PATH", tmp_path / "frontend.png"))
     page.screenshot(path=str(shot), full_page=True)
@@ -884,3 +886,139 @@ def test_a_network_error_is_retried_once_with_the_same_key(page: Page, stack: St
     )
     assert len(keys) == 2 and keys[0] == keys[1] and QUOTED_UUID.match(keys[0] or ""), keys
     assert _balance_in_the_database(stack, _user_id(page)) == 1_000
+
+
+def _readme_quote(heading: str, opening: str) -> str:
+    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
+    the text it shows (emphasis and code marks dropped)."""
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
+    quote: list[str] = []
+    for line in lines[start:]:
+        if not line.startswith(">"):
+            break
+        quote.append(line.removeprefix(">").strip())
+    return " ".join(quote).replace("**", "").replace("`", "")
+
+
+# The browser's spans when the frontend cannot forward them: one notice, until they get through.
+
+TROUBLESHOOTING = "### Where is my telemetry? Troubleshooting"
+# The exporter tries an export for up to 10 s (retrying 502s) before it calls it failed.
+EXPORT_GIVES_UP_MS = 30_000
+
+
+class CollectorComingBack:
+    """An OTLP/HTTP address where nothing listens (a collector that is down) until ``start``;
+    from then on it hands every export to ``receiver``, as the collector back up would."""
+
+    def __init__(self, receiver: OtlpReceiver) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._receiver = receiver
+        self._server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        receiver_url = self._receiver.http_endpoint
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                content_type = self.headers.get("Content-Type", "application/x-protobuf")
+                answer = requests.post(
+                    receiver_url + self.path,
+                    data=body,
+                    headers={"Content-Type": content_type},
+                    timeout=10,
+                )
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", content_type))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@dataclass
+class CollectorDownDemo:
+    """A frontend in front of the stack whose collector address refuses, until it comes back."""
+
+    url: str
+    collector: CollectorComingBack
+
+
+@pytest.fixture(params=["python-server", "nginx"])
+def collector_down(
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    receiver: OtlpReceiver,
+    tmp_path: Path,
+) -> Iterator[CollectorDownDemo]:
+    collector = CollectorComingBack(receiver)
+    variables = {
+        "USER_URL": stack.users.url,
+        "PAYMENT_URL": stack.payment.url,
+        "ORDER_URL": stack.order.url,
+        "COLLECTOR_OTLP_HTTP_URL": collector.url,
+        "TRACE_UI_URL": TRACE_UI,
+    }
+    server = start_frontend(request.param, variables, tmp_path)
+    try:
+        yield CollectorDownDemo(server.url, collector)
+    finally:
+        server.stop()
+        collector.close()
+
+
+def test_a_collector_that_refuses_gets_one_notice_until_an_export_gets_through(
+    browser: Browser, collector_down: CollectorDownDemo, receiver: OtlpReceiver
+) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(collector_down.url)
+        notice = page.locator(".telemetry-notice")
+        # The page load's own spans (document load, the catalog) cannot be forwarded: the notice
+        # says what the frontend answered and what to check.
+        expect(notice).to_be_visible(timeout=EXPORT_GIVES_UP_MS)
+        expect(notice).to_contain_text("The browser's spans are not reaching the collector.")
+        expect(notice).to_contain_text(
+            "The frontend answered /otlp-http/v1/traces with 502 collector_unavailable: "
+            "The collector is unreachable"
+        )
+        for what in ("COLLECTOR_OTLP_HTTP_URL", "nginx's upstream for /otlp-http/", "port 4318"):
+            expect(notice).to_contain_text(what)
+        # Word for word as README's troubleshooting quotes it (its count and nginx's message aside).
+        quoted = _readme_quote(TROUBLESHOOTING, "**The browser's spans")
+        shown = re.sub(r"\b\d+ exports?( in a row)? failed", "1 export failed", notice.inner_text())
+        assert shown.replace(" from the frontend.", " (ConnectionError).") == quoted
+        # The clicks still work; each export that fails adds to the one notice.
+        _create_user(page)
+        expect(notice).to_have_attribute(
+            "data-failed-exports", re.compile(r"^([2-9]|\d\d+)$"), timeout=EXPORT_GIVES_UP_MS
+        )
+        expect(notice).to_contain_text(re.compile(r"\d+ exports in a row failed"))
+        expect(page.get_by_text("The browser's spans are not reaching")).to_have_count(1)
+
+        # The collector is back: the next click's spans get through, and the notice goes.
+        collector_down.collector.start()
+        trace_id = _new_result(page, "Create User", "create-user-result").locator(".trace-id")
+        expect(notice).to_be_hidden(timeout=EXPORT_GIVES_UP_MS)
+        receiver.wait_for_trace(
+            trace_id.inner_text(),
+            lambda found: ("frontend", "click Create User") in _names(found),
+        )
+    finally:
+        context.close()

@@ -29,12 +29,17 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.launch.local import load_environment
 from tests.nginx_frontend import start_frontend
+from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env, free_port
 
 UI_TIMEOUT_MS = 20_000
 # "Within a couple of seconds" of the answer, with room for a busy machine.
 WHOLE_TRACE_MS = 6_000
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "jaeger-payment-failure-trace.json"
+README = Path(__file__).resolve().parent.parent / "README.md"
+TRACE_UI = "http://localhost:16686/trace/{trace_id}"
+# The view gives up on a trace with no spans after 15 s of looks; room for a busy machine.
+GIVE_UP_WAIT_MS = 45_000
 
 
 @dataclass
@@ -323,7 +328,7 @@ def jaeger_frontend(
         "PAYMENT_URL": nowhere,
         "ORDER_URL": nowhere,
         "COLLECTOR_OTLP_HTTP_URL": nowhere,
-        "TRACE_UI_URL": "http://localhost:16686/trace/{trace_id}",
+        "TRACE_UI_URL": TRACE_UI,
         "JAEGER_QUERY_URL": jaeger_query,
     }
     server = start_frontend(request.param, variables, tmp_path_factory.mktemp("jaeger-frontend"))
@@ -369,6 +374,116 @@ def test_the_jaeger_source_renders_jaegers_json_into_the_same_rows(
         expect(viewer.locator(".not-found")).to_contain_text(
             f"No spans of trace {missing}", timeout=UI_TIMEOUT_MS
         )
+    finally:
+        context.close()
+
+
+class _TracedElsewhere(BaseHTTPRequestHandler):
+    """The services as the page sees them when their spans go where the trace source never
+    looks: each answer carries a ``traceresponse`` in the request's trace, as a traced service's
+    does, and the trace source never gets a span of it."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if (self.command, self.path) == ("POST", "/users"):
+            user = {"id": 1, "user_name": "Ada Lovelace", "account": "ACC-0001", "amount": 0}
+            status, body = 201, json.dumps(user).encode()
+        elif self.path == "/products":
+            status, body = 200, b"[]"
+        else:
+            status, body = 404, b'{"error": "not_found", "message": "Not here."}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        traceparent = self.headers.get("traceparent")
+        if traceparent:
+            trace_id = traceparent.split("-")[1]
+            self.send_header("traceresponse", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def _readme_quote(heading: str, opening: str) -> str:
+    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
+    the text it shows (emphasis and code marks dropped)."""
+    section = README.read_text().split(heading, 1)[1]
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
+    quote: list[str] = []
+    for line in lines[start:]:
+        if not line.startswith(">"):
+            break
+        quote.append(line.removeprefix(">").strip())
+    return " ".join(quote).replace("**", "").replace("`", "")
+
+
+@pytest.fixture(scope="module", params=["python-server", "nginx"])
+def traces_elsewhere(
+    request: pytest.FixtureRequest,
+    jaeger_query: str,
+    receiver: OtlpReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A frontend whose services answer, but whose trace source (Jaeger) never gets their
+    traces: the services' spans go elsewhere (a wrong endpoint, port, protocol or token)."""
+    services = ThreadingHTTPServer(("127.0.0.1", 0), _TracedElsewhere)
+    threading.Thread(target=services.serve_forever, daemon=True).start()
+    services_url = f"http://127.0.0.1:{services.server_address[1]}"
+    variables = {
+        "USER_URL": services_url,
+        "PAYMENT_URL": services_url,
+        "ORDER_URL": services_url,
+        "COLLECTOR_OTLP_HTTP_URL": receiver.http_endpoint,
+        "TRACE_UI_URL": TRACE_UI,
+        "JAEGER_QUERY_URL": jaeger_query,
+    }
+    server = start_frontend(request.param, variables, tmp_path_factory.mktemp("elsewhere"))
+    yield server.url
+    server.stop()
+    services.shutdown()
+    services.server_close()
+
+
+def test_a_click_whose_trace_never_arrives_says_so_and_what_to_check(
+    browser: Browser, traces_elsewhere: str
+) -> None:
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        page.goto(traces_elsewhere)
+        box, trace_id = _click(page, "Create User", "create-user-result")
+        expect(box.locator(".status")).to_contain_text("201")
+        view = box.locator(".inline-trace")
+        expect(view.locator(".arriving")).to_have_text("Waiting for the trace's spans…")
+        # After the view's usual wait, it says the trace source has no such trace, and what to
+        # check, beside the trace link.
+        missing = view.locator(".not-found")
+        expect(missing).to_contain_text(
+            f"No spans of trace {trace_id} arrived: the trace source still has no trace by "
+            "this id after 15 s.",
+            timeout=GIVE_UP_WAIT_MS,
+        )
+        for what in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "4317 for OTLP/gRPC, 4318 for OTLP/HTTP",
+            "OTEL_EXPORTER_OTLP_PROTOCOL (grpc or http/protobuf",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ):
+            expect(missing).to_contain_text(what)
+        expect(missing.locator("a.trace-link")).to_have_attribute(
+            "href", TRACE_UI.format(trace_id=trace_id)
+        )
+        expect(view.locator(".span-row")).to_have_count(0)
+        # Word for word as README's troubleshooting quotes it.
+        quoted = _readme_quote("### Where is my telemetry? Troubleshooting", "No spans of trace")
+        shown = missing.inner_text().removesuffix(" open it in the trace UI")
+        assert shown.replace(trace_id, "<trace id>") == quoted
     finally:
         context.close()
 

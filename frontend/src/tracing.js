@@ -4,10 +4,12 @@
 // client span under it and sends `traceparent` (and `baggage`) with the request, so the click,
 // the services and their SQL are ONE trace. Spans go over OTLP/HTTP (protobuf) to the page's
 // own origin at /otlp-http/v1/traces, which the frontend server forwards to the collector:
-// no CORS, nothing loaded from anywhere else.
+// no CORS, nothing loaded from anywhere else. Whether those exports fail is told to the page
+// (onExport), which says so: a trace without its browser spans is otherwise a silent mystery.
 import { SpanStatusCode, context, propagation, trace } from "@opentelemetry/api";
 import {
   CompositePropagator,
+  ExportResultCode,
   W3CBaggagePropagator,
   W3CTraceContextPropagator,
 } from "@opentelemetry/core";
@@ -20,13 +22,76 @@ import { BatchSpanProcessor, WebTracerProvider } from "@opentelemetry/sdk-trace-
 
 const OTLP_PATH = "/otlp-http/v1/traces";
 
+// Who wants to know how each export of the browser's spans went (see onExport).
+const exportListeners = new Set();
+let exportsReported = 0;
+
+/**
+ * What the page's origin answers an export now: `{status, error, message}` (`status` 0: no
+ * answer). The exporter's own error says only that an export failed, not what was answered, so
+ * the page asks once more with an empty export (valid OTLP, no spans in it).
+ */
+async function askTheOrigin() {
+  try {
+    const response = await fetch(OTLP_PATH, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-protobuf" },
+      body: new Uint8Array(0),
+    });
+    let answer = {};
+    try {
+      answer = await response.json();
+    } catch {
+      // A collector's answer (protobuf), or another body that is not the frontend's JSON error.
+    }
+    return { status: response.status, error: answer.error || "", message: answer.message || "" };
+  } catch (error) {
+    return { status: 0, error: "", message: String(error.message || error) };
+  }
+}
+
+/** Each export's outcome to the listeners: `{ok: true}`, or `{ok: false, status, error,
+ * message}` from askTheOrigin. Only the latest export's outcome is told. */
+async function reportExport(result) {
+  const number = ++exportsReported;
+  const ok = result.code === ExportResultCode.SUCCESS;
+  const outcome = ok ? { ok } : { ok, ...(await askTheOrigin()) };
+  if (number !== exportsReported) return; // a later export's outcome is (being) told instead
+  if (!outcome.ok && outcome.status >= 200 && outcome.status < 300) {
+    outcome.message = String(result.error?.message || result.error || "the export failed");
+  }
+  for (const listener of exportListeners) listener(outcome);
+}
+
+/** The OTLP exporter, telling each export's outcome to reportExport. */
+class ReportingExporter {
+  constructor(exporter) {
+    this.exporter = exporter;
+  }
+
+  export(spans, resultCallback) {
+    this.exporter.export(spans, (result) => {
+      reportExport(result);
+      resultCallback(result);
+    });
+  }
+
+  forceFlush() {
+    return this.exporter.forceFlush();
+  }
+
+  shutdown() {
+    return this.exporter.shutdown();
+  }
+}
+
 const provider = new WebTracerProvider({
   resource: resourceFromAttributes({
     "service.name": "frontend",
     "service.namespace": "tracing-demo",
   }),
   spanProcessors: [
-    new BatchSpanProcessor(new OTLPTraceExporter({ url: OTLP_PATH }), {
+    new BatchSpanProcessor(new ReportingExporter(new OTLPTraceExporter({ url: OTLP_PATH })), {
       scheduledDelayMillis: 500,
     }),
   ],
@@ -105,5 +170,8 @@ async function traceClick(name, attributes, work, baggage = {}) {
 
 window.demoTracing = {
   traceClick,
-  flush: () => provider.forceFlush(),
+  // A failed export is told through onExport: the flush itself need not say it again.
+  flush: () => provider.forceFlush().catch(() => {}),
+  /** `listener(outcome)` after each export of the browser's spans (see reportExport). */
+  onExport: (listener) => exportListeners.add(listener),
 };

@@ -425,4 +425,50 @@ async function loadProducts() {
   });
 }
 
+/**
+ * The notice's words for a failed export of the browser's spans: what the page's origin
+ * answered (`outcome`, see onExport in otel-tracing.js), what to check, and how many exports in
+ * a row failed.
+ */
+function exportProblem(outcome, failed) {
+  const path = "/otlp-http/v1/traces";
+  let answered;
+  if (!outcome.status) {
+    answered = `Sending them to ${path} got no answer (${outcome.message}).`;
+  } else if (outcome.status >= 200 && outcome.status < 300) {
+    answered = `Sending them to ${path} failed (${outcome.message}).`;
+  } else {
+    const what = `${outcome.status}${outcome.error ? ` ${outcome.error}` : ""}`;
+    answered = `The frontend answered ${path} with ${what}`;
+    answered += outcome.message ? `: ${outcome.message}` : ".";
+  }
+  const times = failed === 1 ? "1 export" : `${failed} exports in a row`;
+  return [
+    element("strong", "", "The browser's spans are not reaching the collector. "),
+    `${answered} Check the frontend's collector address, COLLECTOR_OTLP_HTTP_URL (the frontend ` +
+      "server's; in the containers, nginx's upstream for /otlp-http/): it must reach the " +
+      "collector's OTLP/HTTP receiver, port 4318 (4317 is OTLP/gRPC), from where the frontend " +
+      `runs. ${times} failed; the clicks still work, but their traces lack the browser's ` +
+      "spans until an export gets through.",
+  ];
+}
+
+// While the browser's spans fail to reach the collector, ONE notice says so (not one per
+// export) and what to check; the next export that gets through clears it.
+let failedExports = 0;
+tracing.onExport((outcome) => {
+  const notice = $("telemetry-notice");
+  if (outcome.ok) {
+    failedExports = 0;
+    notice.hidden = true;
+    notice.replaceChildren();
+    delete notice.dataset.failedExports;
+    return;
+  }
+  failedExports += 1;
+  notice.dataset.failedExports = String(failedExports);
+  notice.replaceChildren(...exportProblem(outcome, failedExports));
+  notice.hidden = false;
+});
+
 loadProducts().catch((error) => showProblem($("order-result"), `Network error: ${error}`));

@@ -518,6 +518,33 @@
     container.replaceChildren(view);
   }
 
+  // What to check when a trace never reaches the trace source: the services' export settings.
+  const CHECK_EXPORT =
+    "Check where the services send their spans (each service logs it once at start, " +
+    "“[telemetry] sending traces -> …”, and logs a line when an export fails): the endpoint " +
+    "OTEL_EXPORTER_OTLP_ENDPOINT (a host the service can reach), its port (4317 for OTLP/gRPC, " +
+    "4318 for OTLP/HTTP), the protocol OTEL_EXPORTER_OTLP_PROTOCOL (grpc or http/protobuf, " +
+    "matching the port), and the token a backend may need in OTEL_EXPORTER_OTLP_HEADERS " +
+    "(SigNoz Cloud's signoz-ingestion-key=<key>). With Docker Compose, the collector's log says " +
+    "whether it reached the backend.";
+
+  /** Why no spans of `traceId` were shown after GIVE_UP_MS, from the last look's `status`. */
+  function neverArrived(traceId, status) {
+    const waited = `after ${GIVE_UP_MS / 1000} s`;
+    if (status === 200 || status === 404) {
+      return (
+        `No spans of trace ${traceId} arrived: the trace source still has no trace by this id ` +
+        `${waited}. ${CHECK_EXPORT}`
+      );
+    }
+    const answer = status ? `answered HTTP ${status}` : "did not answer";
+    return (
+      `No spans of trace ${traceId} arrived: the trace source (/api/traces/, from Jaeger at ` +
+      `JAEGER_QUERY_URL or the local spans file) ${answer} ${waited}. Check that Jaeger's query ` +
+      "service runs and that the frontend reaches it (port 16686)."
+    );
+  }
+
   function showMessage(container, className, text, link) {
     const line = element("p", className, text);
     if (link) line.append(" ", traceLink(link, "open it in the trace UI"));
@@ -549,10 +576,12 @@
     let seen = -1;
     let quiet = 0;
     let trace = null;
+    let lastStatus = 0;
     showMessage(container, "arriving", "Waiting for the trace's spans…");
     // Stops when the container leaves the page (its result box was redrawn by a new click).
     while (container.isConnected) {
       const { status, answer } = await look(traceId);
+      lastStatus = status;
       // The frontend's own answers (Jaeger's carry `errors`): no source of traces here, or a
       // request it refuses; a failing upstream (5xx) may recover, so it is asked again.
       if (answer && answer.error === "no_trace_source") {
@@ -598,7 +627,7 @@
           });
           return "incomplete";
         }
-        showMessage(container, "not-found", `No spans of trace ${traceId} arrived.`, link);
+        showMessage(container, "not-found", neverArrived(traceId, lastStatus), link);
         return "not-found";
       }
       await new Promise((resolve) => setTimeout(resolve, LOOK_EVERY_MS));
