@@ -27,7 +27,7 @@ SCENARIO_SHARE = float(os.environ.get("LOAD_SCENARIO_SHARE", "0.2"))
 SCENARIOS = [
     name.strip()
     for name in os.environ.get(
-        "LOAD_SCENARIOS", "slow-db,payment-failure,users-latency,lock-contention"
+        "LOAD_SCENARIOS", "slow-db,payment-failure,users-latency,lock-contention,lost-response"
     ).split(",")
     if name.strip()
 ]

@@ -30,7 +30,7 @@ from tests.test_deploy import (
 BAKE_FILE = ROOT / "docker-bake.hcl"
 PLATFORMS = {"linux/amd64", "linux/arm64"}
 # What .gitattributes must check out with LF: by suffix, by file name, and any script (#!).
-LF_SUFFIXES = {".sh", ".py", ".yml", ".yaml", ".template", ".conf", ".hcl", ".env"}
+LF_SUFFIXES = {".sh", ".envsh", ".py", ".yml", ".yaml", ".template", ".conf", ".hcl", ".env"}
 LF_NAMES = {"Dockerfile", "Containerfile", "Makefile", ".env.example"}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
