@@ -74,7 +74,14 @@ SDK_VARIABLES = {
 COLLECTOR_CONFIG_DIR = ROOT / "kubernetes" / "components" / "otel-collector" / "config"
 COLLECTOR_MOUNT = "/etc/otelcol"
 BACKENDS = ("jaeger", "signoz")
-BACKEND_VARIABLE = "TELEMETRY_BACKEND"
+# One switch per backend: the compose files `docker compose -f ... up` is given.
+COMPOSE_FILES = {
+    "jaeger": ("docker-compose.yml",),
+    "signoz": ("docker-compose.yml", "docker-compose.signoz.yml"),
+}
+# What self-hosted SigNoz publishes with Docker (signoz.io/docs/install/docker): its UI, its
+# collector's OTLP/gRPC and OTLP/HTTP, and its optional MCP server.
+SIGNOZ_PUBLISHED_PORTS = {8080, 4317, 4318, 8000}
 SIGNALS = ("traces", "metrics", "logs")
 
 
@@ -93,12 +100,12 @@ def compose_binary() -> Path:
     return binary
 
 
-def _compose_json(env_file: str | Path, *profiles: str) -> dict[str, Any]:
-    """``docker-compose config`` as JSON, with ``env_file`` as its .env and these profiles on."""
+def _compose_json(env_file: str | Path, *profiles: str, backend: str = "jaeger") -> dict[str, Any]:
+    """``docker-compose config`` as JSON, with ``env_file`` as its .env, these profiles on and the
+    compose files of one backend."""
     result = run(
         compose_binary(),
-        "-f",
-        "docker-compose.yml",
+        *(arg for file in COMPOSE_FILES[backend] for arg in ("-f", file)),
         "--env-file",
         env_file,
         *(arg for profile in profiles for arg in ("--profile", profile)),
@@ -112,8 +119,8 @@ def _compose_json(env_file: str | Path, *profiles: str) -> dict[str, Any]:
 
 
 @cache
-def compose_config(env_file: str = ".env.example") -> dict[str, Any]:
-    return _compose_json(env_file)
+def compose_config(env_file: str = ".env.example", backend: str = "jaeger") -> dict[str, Any]:
+    return _compose_json(env_file, backend=backend)
 
 
 @cache
@@ -123,12 +130,12 @@ def compose_config_with_profile(profile: str) -> dict[str, Any]:
 
 
 @cache
-def compose_config_with(**variables: str) -> dict[str, Any]:
-    """Compose's view with a .env holding exactly these variables."""
+def compose_config_with(backend: str = "jaeger", **variables: str) -> dict[str, Any]:
+    """Compose's view of one backend's files with a .env holding exactly these variables."""
     with tempfile.TemporaryDirectory() as folder:
         env_file = Path(folder) / ".env"
         env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
-        return _compose_json(env_file)
+        return _compose_json(env_file, backend=backend)
 
 
 @cache
@@ -275,7 +282,6 @@ SETTINGS_VARIABLES = frozenset(name.upper() for name in FrontendSettings.model_f
 DEPLOYMENT_VARIABLES = {
     "MYSQL_PASSWORD",
     "MYSQL_ROOT_PASSWORD",
-    "TELEMETRY_BACKEND",
     "SIGNOZ_ENDPOINT",
     "SIGNOZ_INSECURE",
     "SIGNOZ_INGESTION_KEY",
@@ -353,9 +359,10 @@ def resolve_env(config: Any, env: dict[str, str]) -> Any:
     return config
 
 
-def compose_collector_config(**variables: str) -> dict[str, Any]:
-    """The collector configuration `docker compose up` would run, its variables expanded."""
-    collector = compose_config_with(**variables)["services"]["otel-collector"]
+def compose_collector_config(backend: str, **variables: str) -> dict[str, Any]:
+    """The collector configuration one backend's `docker compose up` would run, its variables
+    expanded."""
+    collector = compose_config_with(backend, **variables)["services"]["otel-collector"]
     config = collector_config(collector["command"])
     missing = env_references(config) - set(collector.get("environment", {}))
     assert not missing, f"the collector reads variables compose does not set: {missing}"
@@ -376,29 +383,30 @@ def test_hadolint_passes(dockerfile: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("env_file", [".env.example", "/dev/null"])
-def test_compose_config_is_valid_with_and_without_a_dot_env(env_file: str) -> None:
-    config = compose_config(env_file)
-    assert set(config["services"]) == {
-        "mysql",
-        "init-db",
-        "users",
-        "payment",
-        "order",
-        "frontend",
-        "otel-collector",
-        "jaeger",
-    }
+def test_compose_config_is_valid_with_and_without_a_dot_env(env_file: str, backend: str) -> None:
+    config = compose_config(env_file, backend)
+    stack = {"mysql", "init-db", "users", "payment", "order", "frontend", "otel-collector"}
+    assert set(config["services"]) == (stack | {"jaeger"} if backend == "jaeger" else stack)
 
 
-def test_compose_file_matches_the_compose_spec_schema() -> None:
-    result = run(
-        VENV_BIN / "check-jsonschema",
-        "--builtin-schema",
-        "vendor.compose-spec",
-        "docker-compose.yml",
-    )
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compose_files_match_the_compose_spec_schema(backend: str, tmp_path: Path) -> None:
+    """The files as Compose merges them (an override file's ``!reset`` tags are Compose's, not
+    YAML's: only the merged result is a compose document)."""
+    merged = tmp_path / "compose.yaml"
+    merged.write_text(json.dumps(compose_config(".env.example", backend)))
+    result = run(VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", merged)
     assert result.returncode == 0, result.stdout + result.stderr
+    if backend == "jaeger":
+        result = run(
+            VENV_BIN / "check-jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "docker-compose.yml",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -438,6 +446,43 @@ def test_compose_publishes_only_the_page_the_trace_ui_and_the_collector() -> Non
     assert published == {"frontend": [8080], "jaeger": [16686], "otel-collector": [4317, 4318]}
 
 
+def test_the_signoz_variant_publishes_nothing_a_local_signoz_publishes() -> None:
+    published = {
+        name: sorted(int(p["published"]) for p in service.get("ports", []))
+        for name, service in compose_config(backend="signoz")["services"].items()
+        if service.get("ports")
+    }
+    assert published == {"frontend": [8090]}
+    assert not set(published["frontend"]) & SIGNOZ_PUBLISHED_PORTS
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_services_allow_the_origin_the_page_is_published_on(backend: str) -> None:
+    services = compose_config(backend=backend)["services"]
+    (page,) = services["frontend"]["ports"]
+    for name in PYTHON_SERVICES:
+        origins = services[name]["environment"]["CORS_ALLOWED_ORIGINS"].split(",")
+        assert f"http://localhost:{page['published']}" in origins, name
+
+
+def test_the_signoz_variant_starts_no_jaeger_and_links_the_page_to_signoz() -> None:
+    services = compose_config(backend="signoz")["services"]
+    assert "jaeger" not in services
+    for name, service in services.items():
+        assert "jaeger" not in service.get("depends_on", {}), name
+    frontend = services["frontend"]["environment"]
+    # SigNoz's trace page, on the UI port it publishes
+    assert frontend["TRACE_UI_URL"] == "http://localhost:8080/trace/{trace_id}"
+    # no Jaeger to read traces from: the image's default, where nothing answers, makes the page
+    # show each click's link (nginx's no_trace_source) instead of looking in a missing Jaeger
+    assert "JAEGER_QUERY_URL" not in frontend
+    nowhere = dockerfile_env(ROOT / "frontend" / "Dockerfile")["JAEGER_QUERY_URL"]
+    assert _url_host_port(nowhere)[0] == "127.0.0.1"
+    # the page's own spans still go through the bundled collector, which is there
+    host, port = _url_host_port(frontend["COLLECTOR_OTLP_HTTP_URL"])
+    assert host == "otel-collector" and host in services and port == 4318
+
+
 def test_compose_starts_things_in_order_with_health_conditions() -> None:
     services = compose_config()["services"]
     assert services["init-db"]["depends_on"]["mysql"]["condition"] == "service_healthy"
@@ -466,12 +511,10 @@ def test_compose_defaults_to_the_jaeger_backend(env_file: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_compose_switches_every_signal_with_one_variable(backend: str) -> None:
-    command = compose_config_with(**{BACKEND_VARIABLE: backend})["services"]["otel-collector"][
-        "command"
-    ]
+def test_compose_switches_every_signal_with_one_file(backend: str) -> None:
+    command = compose_config(backend=backend)["services"]["otel-collector"]["command"]
     assert [path.name for path in collector_files(command)] == ["common.yaml", f"{backend}.yaml"]
-    config = compose_collector_config(**{BACKEND_VARIABLE: backend})
+    config = compose_collector_config(backend)
     exporters = {signal: config["service"]["pipelines"][signal]["exporters"] for signal in SIGNALS}
     if backend == "signoz":
         # one exporter, one destination, for all three signals
@@ -482,12 +525,10 @@ def test_compose_switches_every_signal_with_one_variable(backend: str) -> None:
 
 def test_compose_sends_all_three_signals_to_signoz_cloud_with_tls_and_the_key() -> None:
     config = compose_collector_config(
-        **{
-            BACKEND_VARIABLE: "signoz",
-            "SIGNOZ_ENDPOINT": "ingest.eu.signoz.cloud:443",
-            "SIGNOZ_INSECURE": "false",
-            "SIGNOZ_INGESTION_KEY": "secret-key",
-        }
+        "signoz",
+        SIGNOZ_ENDPOINT="ingest.eu.signoz.cloud:443",
+        SIGNOZ_INSECURE="false",
+        SIGNOZ_INGESTION_KEY="secret-key",
     )
     for signal in SIGNALS:
         (name,) = config["service"]["pipelines"][signal]["exporters"]
@@ -499,14 +540,14 @@ def test_compose_sends_all_three_signals_to_signoz_cloud_with_tls_and_the_key() 
 
 
 def test_compose_sends_all_three_signals_to_a_local_signoz_with_only_the_switch() -> None:
-    config = compose_collector_config(**{BACKEND_VARIABLE: "signoz"})
+    config = compose_collector_config("signoz")
     for signal in SIGNALS:
         (name,) = config["service"]["pipelines"][signal]["exporters"]
         exporter = config["exporters"][name]
         assert exporter_host_port(exporter) == ("host.docker.internal", 4317)
         assert exporter["tls"]["insecure"] is True
     # host.docker.internal must resolve inside the collector's container on Linux too
-    extra_hosts = compose_config()["services"]["otel-collector"]["extra_hosts"]
+    extra_hosts = compose_config(backend="signoz")["services"]["otel-collector"]["extra_hosts"]
     assert {re.sub("[:=]", " ", h) for h in extra_hosts} == {"host.docker.internal host-gateway"}
 
 
@@ -552,6 +593,19 @@ def test_signoz_overlay_exports_to_the_signoz_collector_of_the_helm_release() ->
         "http://my-release-signoz-otel-collector.platform.svc.cluster.local:4317"
     )
     assert data["COLLECTOR_OTLP_HTTP_URL"].endswith("platform.svc.cluster.local:4318")
+
+
+def test_signoz_overlay_links_to_the_signoz_ui_and_allows_the_page_the_readme_forwards() -> None:
+    """SigNoz's UI is its Helm release's Service on 8080; the page is forwarded to another port,
+    and the links and the allowed origin follow the README's port-forward lines."""
+    data = objects("signoz", "ConfigMap")["tracing-demo-config"]["data"]
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Run on Kubernetes (with SigNoz)", 1)[1].split("\n## ", 1)[0]
+    forwards = dict(re.findall(r"port-forward svc/([a-z-]+) (\d+):\d+", section))
+    assert forwards["my-release-signoz"] == "8080"
+    assert data["TRACE_UI_URL"] == "http://localhost:8080/trace/{trace_id}"
+    assert forwards["frontend"] != "8080"
+    assert data["CORS_ALLOWED_ORIGINS"] == f"http://localhost:{forwards['frontend']}"
 
 
 def test_jaeger_overlay_runs_its_own_collector_and_jaeger() -> None:
@@ -718,10 +772,11 @@ def test_every_documented_variable_is_a_setting_or_belongs_to_a_known_piece(wher
 
 def test_compose_and_configmap_set_no_stale_variables() -> None:
     known = SETTINGS_VARIABLES | SDK_VARIABLES
-    for name, service in compose_config()["services"].items():
-        allowed = IMAGE_VARIABLES.get(name, known)
-        stale = set(service.get("environment", {})) - allowed
-        assert not stale, (name, stale)
+    for backend in BACKENDS:
+        for name, service in compose_config(backend=backend)["services"].items():
+            allowed = IMAGE_VARIABLES.get(name, known)
+            stale = set(service.get("environment", {})) - allowed
+            assert not stale, (backend, name, stale)
     for overlay in OVERLAYS:
         data = objects(overlay, "ConfigMap")["tracing-demo-config"]["data"]
         assert not set(data) - known, set(data) - known
@@ -844,7 +899,7 @@ def test_collector_config_is_shared_by_compose_and_kubernetes() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_collector_accepts_traces_metrics_and_logs_for_every_backend(backend: str) -> None:
-    config = compose_collector_config(**{BACKEND_VARIABLE: backend})
+    config = compose_collector_config(backend)
     protocols = config["receivers"]["otlp"]["protocols"]
     assert protocols["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert protocols["http"]["endpoint"] == "0.0.0.0:4318"
@@ -880,7 +935,7 @@ def test_collector_accepts_traces_metrics_and_logs_for_every_backend(backend: st
 
 
 def test_jaeger_receives_only_traces_and_metrics_and_logs_reach_the_debug_output() -> None:
-    config = compose_collector_config(**{BACKEND_VARIABLE: "jaeger"})
+    config = compose_collector_config("jaeger")
     pipelines = config["service"]["pipelines"]
     to_jaeger = {
         name
@@ -932,8 +987,9 @@ def test_nothing_switches_metrics_or_logs_off_or_splits_the_signals() -> None:
         assert str(variables.get("OTEL_SDK_DISABLED", "false")).lower() != "true", where
         assert not forbidden & set(variables), (where, forbidden & set(variables))
 
-    for name, service in compose_config()["services"].items():
-        check(name, service.get("environment", {}))
+    for backend in BACKENDS:
+        for name, service in compose_config(backend=backend)["services"].items():
+            check((backend, name), service.get("environment", {}))
     for overlay in OVERLAYS:
         for config_map in objects(overlay, "ConfigMap").values():
             check((overlay, config_map["metadata"]["name"]), config_map.get("data", {}))
@@ -950,24 +1006,27 @@ def test_nothing_switches_metrics_or_logs_off_or_splits_the_signals() -> None:
     assert "otel-collector" not in objects("signoz", "Deployment")
 
 
-def test_the_backend_switch_and_every_compose_variable_are_documented_in_env_example() -> None:
+def test_each_backend_is_one_command_and_every_compose_variable_is_documented() -> None:
     documented = env_example_variables()
-    assert {BACKEND_VARIABLE, "SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"} <= (
-        documented
-    )
-    interpolated = set(
-        re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text())
-    )
-    assert interpolated <= documented, f"not in .env.example: {sorted(interpolated - documented)}"
-    # every backend .env.example names has its file, and every backend file is named there
-    text = (ROOT / ".env.example").read_text()
-    named = set(re.findall(rf"{BACKEND_VARIABLE}=([a-z0-9-]+)", text))
-    assert named == set(BACKENDS)
+    assert {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"} <= documented
+    files = {file for backend_files in COMPOSE_FILES.values() for file in backend_files}
+    assert files == {p.name for p in ROOT.glob("docker-compose*.yml")}
+    for file in files:
+        interpolated = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / file).read_text()))
+        assert interpolated <= documented, (file, sorted(interpolated - documented))
+    # a collector backend file per compose variant, and nothing else
     assert {f"{b}.yaml" for b in BACKENDS} | {"common.yaml"} == {
         p.name for p in COLLECTOR_CONFIG_DIR.glob("*.yaml")
     }
-    for stale in ("TRACES_EXPORT_ENDPOINT", "TRACES_EXPORT_INSECURE"):
-        assert stale not in text and stale not in (ROOT / "docker-compose.yml").read_text()
+    # the README gives each backend its one command
+    readme = (ROOT / "README.md").read_text()
+    for backend_files in COMPOSE_FILES.values():
+        flags = "".join(f" -f {file}" for file in backend_files) if len(backend_files) > 1 else ""
+        assert f"docker compose{flags} up" in readme, backend_files
+    text = (ROOT / ".env.example").read_text()
+    for stale in ("TRACES_EXPORT_ENDPOINT", "TRACES_EXPORT_INSECURE", "TELEMETRY_BACKEND"):
+        for file in files:
+            assert stale not in text and stale not in (ROOT / file).read_text(), (stale, file)
 
 
 def test_image_dependencies_include_what_mysql_8_auth_needs() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from tests.stack import ROOT
-from tests.test_deploy import compose_config, objects, run
+from tests.test_deploy import COMPOSE_FILES, compose_config, objects, run
 from tests.test_portable import bake_targets
 
 VENV_BIN = Path(sys.executable).parent
@@ -81,6 +81,19 @@ def test_the_compose_job_starts_the_stack_and_smokes_compose_published_ports() -
     urls = smoke_urls("compose")
     assert port_of(urls["--base-url"]) == published[8080]
     assert port_of(urls["--jaeger-url"]) == published[16686]
+
+
+def test_the_signoz_job_starts_the_signoz_variant_and_smokes_its_page_without_jaeger() -> None:
+    job = jobs()["compose-signoz"]
+    files = job["env"]["COMPOSE_FILE"].split(":")
+    assert files == list(COMPOSE_FILES["signoz"])
+    text = "\n".join(scripts("compose-signoz"))
+    assert "docker compose up --build --wait" in text
+    assert "grep -qx jaeger" in text and "docker compose ps --all --services" in text
+    (page,) = compose_config(backend="signoz")["services"]["frontend"]["ports"]
+    urls = smoke_urls("compose-signoz")
+    assert port_of(urls["--base-url"]) == int(page["published"])
+    assert "--jaeger-url" not in urls
 
 
 def test_the_kind_job_loads_every_image_of_ours_that_the_overlay_runs() -> None:
