@@ -554,6 +554,50 @@ def test_compose_sends_all_three_signals_to_a_local_signoz_with_only_the_switch(
 # --- kubernetes: hardening and wiring ---------------------------------------------------------
 
 
+COMPOSE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
+KUBERNETES_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def readme_weight_rows() -> dict[str, tuple[str, str]]:
+    """The README's weight table: container -> (its "under load" cell, its compose limit)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Weight", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5 and not set(cells[0]) <= {"-"}:
+            rows[cells[0].split()[0]] = (cells[2], cells[3])
+    rows.pop("container")
+    return rows
+
+
+def bytes_of(quantity: str, units: dict[str, int]) -> int:
+    number, unit = re.fullmatch(r"(\d+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compose_limits_the_memory_of_our_containers_as_measured_in_the_readme(
+    backend: str,
+) -> None:
+    """Every container of an image this project builds has a memory limit; the README's weight
+    table states it, and it leaves at least half again the peak the README reports measuring."""
+    services = _compose_json(".env.example", "load", backend=backend)["services"]
+    ours = {name: service for name, service in services.items() if "build" in service}
+    assert {"users", "payment", "order", "init-db", "frontend"} <= set(ours)
+    documented = readme_weight_rows()
+    for name, service in ours.items():
+        limit = int(service["deploy"]["resources"]["limits"]["memory"])
+        under_load, readme_limit = documented[name]
+        assert limit == bytes_of(readme_limit, COMPOSE_UNITS), name
+        peak_mb = max(int(mb) for mb in re.findall(r"(\d+) MB", under_load))
+        assert limit >= 1.5 * peak_mb * 10**6, (name, limit, peak_mb)
+    # the collector as on Kubernetes, so that its memory_limiter's percentage is of a limit
+    collector = services["otel-collector"]["deploy"]["resources"]["limits"]["memory"]
+    [kubernetes] = containers(objects("jaeger", "Deployment")["otel-collector"])
+    assert int(collector) == bytes_of(kubernetes["resources"]["limits"]["memory"], KUBERNETES_UNITS)
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workloads_are_hardened_with_probes_and_limits(overlay: str) -> None:
     for name in (*PYTHON_SERVICES, "frontend"):
