@@ -1,17 +1,35 @@
-"""Small helpers the tests share: making users and reading the database directly."""
+"""Small helpers the tests share: making users, reading the database directly, opening the page."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
+from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, func, select
 
 from order.models import PAID, OrderRecord
-from tests.stack import Stack
+from tests.stack import ROOT, Stack
 from users.models import CreditRecord, UserRecord
 
 TIMEOUT = 30
+UI_TIMEOUT_MS = 20_000  # a browser step's deadline, generous for a loaded machine
+
+
+@contextmanager
+def page_at(browser: Browser, url: str) -> Iterator[Page]:
+    """``url`` in a browser context of its own (the page's usual size, generous deadlines),
+    closed afterwards."""
+    context = browser.new_context(viewport={"width": 1100, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.goto(url)
+        yield page
+    finally:
+        context.close()
 
 
 def create_user(http: requests.Session, stack: Stack, balance: int = 0) -> dict[str, Any]:
@@ -94,3 +112,17 @@ def trace_id_of(reply: requests.Response) -> str:
     version, trace_id, span_id, flags = header.split("-")
     assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
     return trace_id
+
+
+def readme_quote(heading: str, opening: str) -> str:
+    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
+    the text it shows (emphasis and code marks dropped)."""
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
+    quote: list[str] = []
+    for line in lines[start:]:
+        if not line.startswith(">"):
+            break
+        quote.append(line.removeprefix(">").strip())
+    return " ".join(quote).replace("**", "").replace("`", "")

@@ -23,13 +23,13 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Locator, Page, Request, Response, Route, expect
 
+from tests.helpers import UI_TIMEOUT_MS, page_at, readme_quote
 from tests.nginx_frontend import NginxFrontend, start_frontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
 from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
 
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
-UI_TIMEOUT_MS = 20_000
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 # What each result box says about its click: the time its API calls took, measured in the page.
 TOOK = re.compile(r"^took (\d+) ms$")
@@ -72,14 +72,10 @@ def frontend(
 
 @pytest.fixture
 def page(browser: Browser, frontend: ServiceProcess | NginxFrontend) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(UI_TIMEOUT_MS)
     # A query string no other load has, so this load's documentLoad span is told from the rest.
-    opened.goto(f"{frontend.url}/?load={uuid.uuid4().hex}")
-    expect(opened.locator("#product-select option").first).to_be_attached()
-    yield opened
-    context.close()
+    with page_at(browser, f"{frontend.url}/?load={uuid.uuid4().hex}") as opened:
+        expect(opened.locator("#product-select option").first).to_be_attached()
+        yield opened
 
 
 def _create_user(page: Page) -> None:
@@ -719,22 +715,18 @@ def flaky_demo(
 @pytest.fixture
 def flaky_page(browser: Browser, flaky_demo: FlakyDemo) -> Iterator[Page]:
     """The page in front of ``flaky_demo``, with a user who has $100.00; nothing scripted yet."""
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(UI_TIMEOUT_MS)
-    opened.goto(flaky_demo.url)
-    expect(opened.locator("#product-select option").first).to_be_attached()
-    _create_user(opened)
-    opened.get_by_label("Amount (dollars)").fill("100")
-    funded = _new_result(opened, "Transfer Fund", "transfer-result").locator(".trace-id")
-    # Both lists read again (the credits and the orders, through the flaky order address).
-    credits = opened.locator("#credits-list li")
-    expect(credits).to_have_count(1)
-    expect(credits).to_have_attribute("data-trace-id", funded.inner_text())
-    flaky_demo.payment.reset()
-    flaky_demo.order.reset()
-    yield opened
-    context.close()
+    with page_at(browser, flaky_demo.url) as opened:
+        expect(opened.locator("#product-select option").first).to_be_attached()
+        _create_user(opened)
+        opened.get_by_label("Amount (dollars)").fill("100")
+        funded = _new_result(opened, "Transfer Fund", "transfer-result").locator(".trace-id")
+        # Both lists read again (the credits and the orders, through the flaky order address).
+        credits = opened.locator("#credits-list li")
+        expect(credits).to_have_count(1)
+        expect(credits).to_have_attribute("data-trace-id", funded.inner_text())
+        flaky_demo.payment.reset()
+        flaky_demo.order.reset()
+        yield opened
 
 
 # A click that moves money, and what its result says once applied (the user has $100.00).
@@ -888,20 +880,6 @@ def test_a_network_error_is_retried_once_with_the_same_key(page: Page, stack: St
     assert _balance_in_the_database(stack, _user_id(page)) == 1_000
 
 
-def _readme_quote(heading: str, opening: str) -> str:
-    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
-    the text it shows (emphasis and code marks dropped)."""
-    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
-    lines = section.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
-    quote: list[str] = []
-    for line in lines[start:]:
-        if not line.startswith(">"):
-            break
-        quote.append(line.removeprefix(">").strip())
-    return " ".join(quote).replace("**", "").replace("`", "")
-
-
 # The browser's spans when the frontend cannot forward them: one notice, until they get through.
 
 TROUBLESHOOTING = "### Where is my telemetry? Troubleshooting"
@@ -984,11 +962,7 @@ def collector_down(
 def test_a_collector_that_refuses_gets_one_notice_until_an_export_gets_through(
     browser: Browser, collector_down: CollectorDownDemo, receiver: OtlpReceiver
 ) -> None:
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
-        page.goto(collector_down.url)
+    with page_at(browser, collector_down.url) as page:
         notice = page.locator(".telemetry-notice")
         # The page load's own spans (document load, the catalog) cannot be forwarded: the notice
         # says what the frontend answered and what to check.
@@ -1001,7 +975,7 @@ def test_a_collector_that_refuses_gets_one_notice_until_an_export_gets_through(
         for what in ("COLLECTOR_OTLP_HTTP_URL", "nginx's upstream for /otlp-http/", "port 4318"):
             expect(notice).to_contain_text(what)
         # Word for word as README's troubleshooting quotes it (its count and nginx's message aside).
-        quoted = _readme_quote(TROUBLESHOOTING, "**The browser's spans")
+        quoted = readme_quote(TROUBLESHOOTING, "**The browser's spans")
         shown = re.sub(r"\b\d+ exports?( in a row)? failed", "1 export failed", notice.inner_text())
         assert shown.replace(" from the frontend.", " (ConnectionError).") == quoted
         # The clicks still work; each export that fails adds to the one notice.
@@ -1020,5 +994,3 @@ def test_a_collector_that_refuses_gets_one_notice_until_an_export_gets_through(
             trace_id.inner_text(),
             lambda found: ("frontend", "click Create User") in _names(found),
         )
-    finally:
-        context.close()

@@ -28,15 +28,14 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.launch.local import load_environment
+from tests.helpers import UI_TIMEOUT_MS, page_at, readme_quote
 from tests.nginx_frontend import start_frontend
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env, free_port
 
-UI_TIMEOUT_MS = 20_000
 # "Within a couple of seconds" of the answer, with room for a busy machine.
 WHOLE_TRACE_MS = 6_000
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "jaeger-payment-failure-trace.json"
-README = Path(__file__).resolve().parent.parent / "README.md"
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
 # The view gives up on a trace with no spans after 15 s of looks; room for a busy machine.
 GIVE_UP_WAIT_MS = 45_000
@@ -86,13 +85,9 @@ def local_demo(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture
 def page(browser: Browser, local_demo: LocalDemo) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(UI_TIMEOUT_MS)
-    opened.goto(local_demo.frontend.url)
-    expect(opened.locator("#product-select option").first).to_be_attached()
-    yield opened
-    context.close()
+    with page_at(browser, local_demo.frontend.url) as opened:
+        expect(opened.locator("#product-select option").first).to_be_attached()
+        yield opened
 
 
 def _click(page: Page, button: str, box_id: str, timeout: float = 5_000) -> tuple[Locator, str]:
@@ -340,11 +335,7 @@ def test_the_jaeger_source_renders_jaegers_json_into_the_same_rows(
     browser: Browser, jaeger_frontend: str
 ) -> None:
     fixture = json.loads(FIXTURE.read_text())["data"][0]
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    viewer = context.new_page()
-    viewer.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        viewer.goto(f"{jaeger_frontend}/traces/{fixture['traceID']}")
+    with page_at(browser, f"{jaeger_frontend}/traces/{fixture['traceID']}") as viewer:
         expect(viewer.locator(".complete")).to_be_visible()
         rows = viewer.locator(".span-row")
         expect(rows).to_have_count(len(fixture["spans"]))
@@ -374,8 +365,6 @@ def test_the_jaeger_source_renders_jaegers_json_into_the_same_rows(
         expect(viewer.locator(".not-found")).to_contain_text(
             f"No spans of trace {missing}", timeout=UI_TIMEOUT_MS
         )
-    finally:
-        context.close()
 
 
 class _TracedElsewhere(BaseHTTPRequestHandler):
@@ -408,20 +397,6 @@ class _TracedElsewhere(BaseHTTPRequestHandler):
         pass
 
 
-def _readme_quote(heading: str, opening: str) -> str:
-    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
-    the text it shows (emphasis and code marks dropped)."""
-    section = README.read_text().split(heading, 1)[1]
-    lines = section.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
-    quote: list[str] = []
-    for line in lines[start:]:
-        if not line.startswith(">"):
-            break
-        quote.append(line.removeprefix(">").strip())
-    return " ".join(quote).replace("**", "").replace("`", "")
-
-
 @pytest.fixture(scope="module", params=["python-server", "nginx"])
 def traces_elsewhere(
     request: pytest.FixtureRequest,
@@ -452,11 +427,7 @@ def traces_elsewhere(
 def test_a_click_whose_trace_never_arrives_says_so_and_what_to_check(
     browser: Browser, traces_elsewhere: str
 ) -> None:
-    context = browser.new_context(viewport={"width": 1100, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        page.goto(traces_elsewhere)
+    with page_at(browser, traces_elsewhere) as page:
         box, trace_id = _click(page, "Create User", "create-user-result")
         expect(box.locator(".status")).to_contain_text("201")
         view = box.locator(".inline-trace")
@@ -481,11 +452,9 @@ def test_a_click_whose_trace_never_arrives_says_so_and_what_to_check(
         )
         expect(view.locator(".span-row")).to_have_count(0)
         # Word for word as README's troubleshooting quotes it.
-        quoted = _readme_quote("### Where is my telemetry? Troubleshooting", "No spans of trace")
+        quoted = readme_quote("### Where is my telemetry? Troubleshooting", "No spans of trace")
         shown = missing.inner_text().removesuffix(" open it in the trace UI")
         assert shown.replace(trace_id, "<trace id>") == quoted
-    finally:
-        context.close()
 
 
 # Small Jaeger-shaped traces for the view's rules, read in the browser by trace-view.js itself.
