@@ -374,6 +374,28 @@ def exporter_host_port(exporter: dict[str, Any]) -> tuple[str, int]:
     return host.removeprefix("http://").removeprefix("https://"), int(port)
 
 
+COMPOSE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
+KUBERNETES_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def readme_weight_rows() -> dict[str, tuple[str, str]]:
+    """The README's weight table: container -> (its "under load" cell, its compose limit)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### Weight", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 5 and not set(cells[0]) <= {"-"}:
+            rows[cells[0].split()[0]] = (cells[2], cells[3])
+    rows.pop("container")
+    return rows
+
+
+def bytes_of(quantity: str, units: dict[str, int]) -> int:
+    number, unit = re.fullmatch(r"(\d+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit]
+
+
 # --- the tools' own verdicts -----------------------------------------------------------------
 
 
@@ -551,31 +573,6 @@ def test_compose_sends_all_three_signals_to_a_local_signoz_with_only_the_switch(
     assert {re.sub("[:=]", " ", h) for h in extra_hosts} == {"host.docker.internal host-gateway"}
 
 
-# --- kubernetes: hardening and wiring ---------------------------------------------------------
-
-
-COMPOSE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
-KUBERNETES_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
-
-
-def readme_weight_rows() -> dict[str, tuple[str, str]]:
-    """The README's weight table: container -> (its "under load" cell, its compose limit)."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### Weight", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, tuple[str, str]] = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 5 and not set(cells[0]) <= {"-"}:
-            rows[cells[0].split()[0]] = (cells[2], cells[3])
-    rows.pop("container")
-    return rows
-
-
-def bytes_of(quantity: str, units: dict[str, int]) -> int:
-    number, unit = re.fullmatch(r"(\d+)([A-Za-z]*)", quantity).groups()  # type: ignore[union-attr]
-    return int(number) * units[unit]
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_compose_limits_the_memory_of_our_containers_as_measured_in_the_readme(
     backend: str,
@@ -598,6 +595,9 @@ def test_compose_limits_the_memory_of_our_containers_as_measured_in_the_readme(
     collector = services["otel-collector"]["deploy"]["resources"]["limits"]["memory"]
     [kubernetes] = containers(objects("jaeger", "Deployment")["otel-collector"])
     assert int(collector) == bytes_of(kubernetes["resources"]["limits"]["memory"], KUBERNETES_UNITS)
+
+
+# --- kubernetes: hardening and wiring ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
