@@ -5,5 +5,5 @@ from shared.metrics import meter
 ORDERS = meter.create_counter(
     "app.orders",
     unit="{order}",
-    description="Orders, by outcome (placed, refused or failed) and the refusal's error code.",
+    description="Orders, by outcome (placed, replayed, refused or failed) and the error code.",
 )

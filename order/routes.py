@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
@@ -41,19 +42,25 @@ def list_products() -> Response:
     201, Order, body=NewOrder, errors=(400, 404, 409, 413, 422, 502, 503, 504), idempotent=True
 )
 def place_order() -> tuple[Response, int, dict[str, str]]:
-    """Buy one product: debit its price and record the order, in one transaction, once per key."""
+    """Buy one product: debit its price and record the order, in one transaction, once per key.
+
+    With an ``Idempotency-Key`` (``shared.idempotency.apply_once``), the same order again is
+    answered with the order placed then (``Idempotent-Replayed: true``) and paid nothing; the
+    key with another product is refused (422 ``idempotency_key_reused``); a repeat that arrives
+    while the first is still in its transaction waits for it, then is that replay (409
+    ``request_in_progress`` if the first holds the user's row past the lock wait).
+    """
     new = parse_body(NewOrder)
     key = idempotency_key()
     user_id, product_id = new.user_id, new.product_id
-    with count_outcome(ORDERS, "placed") as counted:
+    with count_outcome(ORDERS) as counted:
         placed, replayed = apply_once(
             key,
-            recorded=lambda key: _recorded_order(user_id, key),
-            same_request=lambda placed: placed.product_id == product_id,
-            apply=lambda: _place(user_id, product_id, key),
+            recorded=partial(_recorded_order, user_id),
+            same_request=partial(_is_same_order, product_id),
+            apply=partial(_place, user_id, product_id, key),
         )
-        if replayed:
-            counted.success = "replayed"
+        counted.outcome = "replayed" if replayed else "placed"
     if replayed:
         log.info("order %s replayed (idempotency key)", placed.id)
     else:
@@ -101,6 +108,11 @@ def _recorded_order(user_id: int, key: bytes) -> Order | None:
             )
         ).one_or_none()
         return None if record is None else Order.model_validate(record)
+
+
+def _is_same_order(product_id: int, earlier: Order) -> bool:
+    """Whether an order of ``product_id`` repeats the ``earlier`` one (its key's first use)."""
+    return earlier.product_id == product_id
 
 
 def _place(user_id: int, product_id: int, key: bytes | None) -> Order:

@@ -29,18 +29,20 @@ MONEY_MOVED = meter.create_counter(
 
 @dataclass
 class Counted:
-    """The outcome a successful block is counted with; the block may change it (a replay)."""
+    """The outcome of a block that succeeds (``placed``, ``replayed``...): the block states it,
+    once, where it knows it."""
 
-    success: str
+    outcome: str | None = None
 
 
 @contextmanager
-def count_outcome(counter: Counter, success: str) -> Iterator[Counted]:
-    """Count one attempt: ``success`` if the block returns, else refused (4xx) or failed.
+def count_outcome(counter: Counter) -> Iterator[Counted]:
+    """Count one attempt: the outcome the block states if it returns, else refused (4xx) or
+    failed (5xx).
 
     A refusal is also logged (failures are, by the error handlers), so it shows in its trace.
     """
-    counted = Counted(success)
+    counted = Counted()
     try:
         yield counted
     except Exception as exc:
@@ -49,4 +51,6 @@ def count_outcome(counter: Counter, success: str) -> Iterator[Counted]:
         if error.outcome == "refused":
             log.info("refused (%s): %s", error.code, error.message)
         raise
-    counter.add(1, {"app.outcome": counted.success})
+    if counted.outcome is None:
+        raise RuntimeError("a block counted by count_outcome returned without its outcome")
+    counter.add(1, {"app.outcome": counted.outcome})

@@ -5,5 +5,5 @@ from shared.metrics import meter
 CREDITS = meter.create_counter(
     "app.credits",
     unit="{credit}",
-    description="Credits to a balance, by outcome (applied, refused or failed) and error code.",
+    description="Credits, by outcome (applied, replayed, refused or failed) and error code.",
 )

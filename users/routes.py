@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Blueprint, Response, jsonify, url_for
 from sqlalchemy import select, update
@@ -80,23 +81,30 @@ def list_credits(user_id: int) -> Response:
 @bp.put("/users/<id:user_id>")
 @operation(200, User, body=Credit, errors=(400, 404, 409, 413, 422, 503), idempotent=True)
 def credit_user(user_id: int) -> Response:
-    """Credit the user's balance by amount cents, atomically, once per idempotency key."""
+    """Credit the user's balance by amount cents, atomically, once per idempotency key.
+
+    With an ``Idempotency-Key`` (``shared.idempotency.apply_once``), the same credit again is
+    answered with what the first one did (the balance it left, ``Idempotent-Replayed: true``)
+    and credits nothing; the key with another amount is refused (422
+    ``idempotency_key_reused``); a repeat that arrives while the first is still in its
+    transaction waits for it, then is that replay (409 ``request_in_progress`` if the first
+    holds the user's row past the lock wait).
+    """
     amount = parse_body(Credit).amount
     key = idempotency_key()
     attributes = {"app.user.id": user_id, "app.amount": amount}
-    with count_outcome(CREDITS, "applied") as counted:
+    with count_outcome(CREDITS) as counted:
         with business_span("update user amount", attributes) as span:
             credited, replayed = apply_once(
                 key,
-                recorded=lambda key: _recorded_credit(user_id, key),
-                same_request=lambda credited: credited.amount == amount,
-                apply=lambda: _credit(user_id, amount, key),
+                recorded=partial(_recorded_credit, user_id),
+                same_request=partial(_is_same_credit, amount),
+                apply=partial(_credit, user_id, amount, key),
             )
+            counted.outcome = "replayed" if replayed else "applied"
             span.set_attribute("app.user.balance", credited.user.balance)
             if key is not None:
                 span.set_attribute("app.idempotency.replayed", replayed)
-        if replayed:
-            counted.success = "replayed"
     if replayed:
         log.info("credit of %d cents to user %d replayed (idempotency key)", amount, user_id)
     else:
@@ -125,9 +133,21 @@ def _recorded_credit(user_id: int, key: bytes) -> AppliedCredit | None:
         if found is None:
             return None
         credit, user = found
-        answered = {"id": user.id, "user_name": user.user_name, "account": user.account}
-        answered["amount"] = credit.balance_after  # the balance the credit left, then
-        return AppliedCredit(amount=credit.amount, user=User.model_validate(answered))
+        answered = User.model_validate(
+            {
+                "id": user.id,
+                "user_name": user.user_name,
+                "account": user.account,
+                "balance": credit.balance_after,  # the balance the credit left, then
+            },
+            by_name=True,
+        )
+        return AppliedCredit(amount=credit.amount, user=answered)
+
+
+def _is_same_credit(amount: int, earlier: AppliedCredit) -> bool:
+    """Whether a credit of ``amount`` repeats the ``earlier`` one (its key's first use)."""
+    return earlier.amount == amount
 
 
 def _credit(user_id: int, amount: int, key: bytes | None) -> AppliedCredit:
