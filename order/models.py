@@ -6,25 +6,32 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
-    column,
+    Table,
     func,
-    table,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, Cents, IdempotencyKey
+from shared.db import Base, Cents, Id, IdempotencyKey
 
 PAID = "PAID"
 
 # The users table belongs to the users service; an order debits it in its own transaction, as
-# in the Go sample. A lightweight Core table names just the columns the debit needs: no second
-# ORM class, no second table for `create_all`, no import of `users/`.
-user_balances = table("users", column("id"), column("amount"))
+# in the Go sample. A Core table of just the columns the debit needs, on a MetaData of its own:
+# no second ORM class, nothing more for init-db to create, no import of `users/`. Its column
+# keeps the Go sample's name, `amount`; in Python it is what it holds, `balance`.
+user_balances = Table(
+    "users",
+    MetaData(),
+    Column("id", Id, primary_key=True),
+    Column("amount", Cents, key="balance"),
+)
 
 
 class ProductRecord(Base):
@@ -36,6 +43,7 @@ class ProductRecord(Base):
         {"mysql_charset": "utf8mb4"},
     )
 
+    # Numbered by hand (SEED_PRODUCTS), and INTEGER since the first release: not an `Id`.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     price: Mapped[int] = mapped_column(Cents)
@@ -51,9 +59,9 @@ class OrderRecord(Base):
         {"mysql_charset": "utf8mb4"},
     )
 
-    id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     # A user of the users service: init-db, which knows both tables, adds the foreign key.
-    user_id: Mapped[int] = mapped_column(Cents, index=True)
+    user_id: Mapped[int] = mapped_column(Id, index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     product_name: Mapped[str] = mapped_column(String(128))
     price: Mapped[int] = mapped_column(Cents)

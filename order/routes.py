@@ -132,7 +132,7 @@ def _pay_and_record(
 ) -> OrderRecord:
     """Debit the product's price and insert the order, inside the caller's transaction.
 
-    The debit is one conditional UPDATE (``amount >= price``): the database checks and
+    The debit is one conditional UPDATE (``balance >= price``): the database checks and
     debits atomically, so concurrent orders can never overdraw the balance.
     """
     product = session.get(ProductRecord, product_id)
@@ -142,14 +142,14 @@ def _pay_and_record(
     debited = rows_affected(
         session,
         update(user_balances)
-        .where(user_balances.c.id == user_id, user_balances.c.amount >= product.price)
-        .values(amount=user_balances.c.amount - product.price),
+        .where(user_balances.c.id == user_id, user_balances.c.balance >= product.price)
+        .values(balance=user_balances.c.balance - product.price),
     )
     if not debited:
         # A locking read: MySQL's plain read would show this transaction's snapshot, older
         # than the balance the debit just found too small.
         balance = session.scalar(
-            select(user_balances.c.amount).where(user_balances.c.id == user_id).with_for_update()
+            select(user_balances.c.balance).where(user_balances.c.id == user_id).with_for_update()
         )
         if balance is None:
             raise NotFound(f"User {user_id} does not exist.", code="user_not_found")

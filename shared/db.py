@@ -28,6 +28,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 # Balances and prices are integer cents; BIGINT keeps large balances exact.
 Cents = BigInteger().with_variant(Integer(), "sqlite")
+# Row ids, and the foreign keys to them: BIGINT, but INTEGER on SQLite, where only an INTEGER
+# PRIMARY KEY is the rowid that numbers new rows itself.
+Id = BigInteger().with_variant(Integer(), "sqlite")
 # An Idempotency-Key (shared.idempotency), compared byte for byte: binary on MySQL (no collation
 # folds case or pads spaces), a BLOB on SQLite.
 IdempotencyKey = LargeBinary().with_variant(VARBINARY(255), "mysql", "mariadb")

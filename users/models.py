@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, Cents, IdempotencyKey
+from shared.db import Base, Cents, Id, IdempotencyKey
 
 USER_NAME_MAX = 64
 ACCOUNT_MAX = 64
@@ -22,7 +22,7 @@ class UserRecord(Base):
         {"mysql_charset": "utf8mb4"},
     )
 
-    id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
     account: Mapped[str] = mapped_column(String(ACCOUNT_MAX))
     # The column keeps the Go sample's name, `amount`; in Python it is what it holds.
@@ -44,8 +44,8 @@ class CreditRecord(Base):
         {"mysql_charset": "utf8mb4"},
     )
 
-    id: Mapped[int] = mapped_column(Cents, primary_key=True, autoincrement=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id"))
     amount: Mapped[int] = mapped_column(Cents)
     # "credit" (PUT /users/<id>), or "opening" (the balance a user had before the ledger).
     source: Mapped[str] = mapped_column(String(16))
