@@ -75,11 +75,25 @@ class InternalError(ApiError):
     code = "internal_error"
 
 
+class BadGateway(ApiError):
+    """A downstream service answered with something we cannot use."""
+
+    status = 502
+    code = "bad_gateway"
+
+
 class ServiceUnavailable(ApiError):
     """A dependency (database or downstream service) cannot be reached right now."""
 
     status = 503
     code = "service_unavailable"
+
+
+class GatewayTimeout(ApiError):
+    """A downstream service did not answer in time."""
+
+    status = 504
+    code = "gateway_timeout"
 
 
 def as_api_error(exc: BaseException) -> ApiError:

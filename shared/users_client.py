@@ -35,7 +35,14 @@ from tenacity import (
 from urllib3.exceptions import NewConnectionError
 
 from shared.contract import Credit, User
-from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
+from shared.errors import (
+    ApiError,
+    BadGateway,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
 from shared.idempotency import KEY_HEADER, REPLAYED_HEADER, RequestInProgress, quoted
 
 log = logging.getLogger(__name__)
@@ -47,20 +54,6 @@ BACKOFF_S = 0.1
 BACKOFF_MAX_S = 1.0
 # The attempt being made (0 for the first): the requests hook puts it on the attempt's span.
 _resends: ContextVar[int] = ContextVar("users_client_resends", default=0)
-
-
-class BadGateway(ApiError):
-    """The users service answered with something we cannot use."""
-
-    status = 502
-    code = "bad_gateway"
-
-
-class GatewayTimeout(ApiError):
-    """The users service did not answer in time."""
-
-    status = 504
-    code = "gateway_timeout"
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,15 @@ from contextlib import contextmanager
 import pytest
 
 from shared.contract import User
-from shared.errors import ApiError, NotFound, ServiceUnavailable, Unprocessable
-from shared.users_client import MAX_ATTEMPTS, BadGateway, GatewayTimeout, UsersClient
+from shared.errors import (
+    ApiError,
+    BadGateway,
+    GatewayTimeout,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from shared.users_client import MAX_ATTEMPTS, UsersClient
 from tests.fake_peers import BlackHole, CannedServer, DroppingPeer, HtmlServer
 
 
