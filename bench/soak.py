@@ -62,7 +62,8 @@ from shared.launch.process import (
     stop_processes,
     wait_until_ready,
 )
-from shared.settings import Scenario, Settings
+from shared.scenarios import Scenario
+from shared.settings import Settings
 from tests.helpers import ledger_mismatches, snapshot, trace_id_of
 
 ROOT = Path(__file__).resolve().parent.parent

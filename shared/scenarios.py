@@ -8,14 +8,13 @@ carries none (for unattended runs). What each scenario does lives in the service
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from flask import current_app, has_app_context
 from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-
-from shared.settings import Scenario
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -31,6 +30,23 @@ __all__ = [
 
 BAGGAGE_KEY = "demo.scenario"
 SPAN_ATTRIBUTE = "app.scenario"
+
+
+class Scenario(StrEnum):
+    """The faults a request can ask for."""
+
+    # The order's transaction runs a slow SQL statement: a long SQL span inside "insert order".
+    SLOW_DB = "slow-db"
+    # The users service rejects a share of credits: the error starts at "update user amount".
+    PAYMENT_FAILURE = "payment-failure"
+    # Requests to the users service wait before it starts serving them: a long client span
+    # around a short server span (time lost between the services, not inside one).
+    USERS_LATENCY = "users-latency"
+    # Orders lock the user's row and hold it: concurrent orders queue on the lock.
+    LOCK_CONTENTION = "lock-contention"
+    # The users service applies a credit, then answers after the payment service stopped
+    # waiting: the payment service retries with the same idempotency key and gets a replay.
+    LOST_RESPONSE = "lost-response"
 
 
 def requested_scenario(ctx: Context | None = None) -> Scenario | None:

@@ -3,8 +3,9 @@
 A frozen object built from the environment at start-up (pydantic-settings); a field
 ``user_url`` is the variable ``USER_URL``. OpenTelemetry's own ``OTEL_*`` variables are not
 here: the SDK reads them itself. A bad value stops the process with a :class:`ConfigError`
-naming the variable. This module loads nothing of Flask or OpenTelemetry, so the gunicorn
-master reads its settings without importing the app.
+naming the variable. Of the project it imports only the scenarios' names (``shared.scenarios``,
+whose Flask and OpenTelemetry imports set nothing up), so the gunicorn master reads its settings
+without importing an app or starting telemetry.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import functools
 import re
 import sys
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -25,6 +25,8 @@ from pydantic_settings import (
 )
 from sqlalchemy import URL, make_url
 
+from shared.scenarios import Scenario
+
 DEFAULT_SQLITE_URL = "sqlite:///var/tracing-demo.sqlite3"
 DEFAULT_SPANS_FILE = "var/spans.log"
 DEFAULT_LOGS_FILE = "var/logs.log"
@@ -35,23 +37,6 @@ Seconds = Annotated[float, Field(gt=0)]
 
 class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the process should not start."""
-
-
-class Scenario(StrEnum):
-    """The faults a request can ask for."""
-
-    # The order's transaction runs a slow SQL statement: a long SQL span inside "insert order".
-    SLOW_DB = "slow-db"
-    # The users service rejects a share of credits: the error starts at "update user amount".
-    PAYMENT_FAILURE = "payment-failure"
-    # Requests to the users service wait before it starts serving them: a long client span
-    # around a short server span (time lost between the services, not inside one).
-    USERS_LATENCY = "users-latency"
-    # Orders lock the user's row and hold it: concurrent orders queue on the lock.
-    LOCK_CONTENTION = "lock-contention"
-    # The users service applies a credit, then answers after the payment service stopped
-    # waiting: the payment service retries with the same idempotency key and gets a replay.
-    LOST_RESPONSE = "lost-response"
 
 
 # A browser origin, literally: scheme://host[:port] (never "*", never a pattern).
