@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +18,13 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, ForeignKeyConstraint, inspect, make_url, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from order.models import SEED_PRODUCTS, OrderRecord, ProductRecord
 from shared.db import Base, create_db_engine
@@ -101,17 +107,25 @@ def drop_schema(engine: Engine) -> None:
 
 
 def wait_for_database(engine: Engine, timeout_s: float) -> None:
-    """Retry the first connection: in compose and Kubernetes the database may still be starting."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with engine.connect():
-                return
-        except OperationalError as exc:
-            if time.monotonic() >= deadline:
-                raise
-            log.info("database not reachable yet (%s); retrying", exc.orig)
-            time.sleep(1)
+    """Retry the first connection: in compose and Kubernetes the database may still be starting.
+
+    Once a second for ``timeout_s``; then the last connection error is raised.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(1),
+        before_sleep=_log_not_reachable,
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            engine.connect().close()
+
+
+def _log_not_reachable(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    log.info("database not reachable yet (%s); retrying", getattr(error, "orig", error))
 
 
 def main(argv: list[str] | None = None) -> int:
