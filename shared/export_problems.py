@@ -4,7 +4,8 @@ At start, one line names each signal's destination (exporter, protocol, endpoint
 export fails, the exporters' own lines (one per batch and retry, in the library's words) give
 way to one line per signal that names the endpoint, the kind of failure (refused, name not
 found, TLS, timeout, rejected, dropped) and what to check; then a reminder at most every
-``EXPORT_PROBLEM_INTERVAL_SECONDS`` while it goes on.
+``EXPORT_PROBLEM_INTERVAL_SECONDS`` while it goes on. OpenTelemetry's other lines (a full queue
+says so for every span it drops) reach the terminal at most once per message in that interval.
 """
 
 from __future__ import annotations
@@ -150,10 +151,12 @@ def kind_of_failure(error: str) -> tuple[str, str]:
 
 
 class ExportProblems(logging.Filter):
-    """Put on the exporters' loggers: their failure lines become one clear line per signal.
+    """Put on the terminal's log handlers: OpenTelemetry's own lines, said once, not per batch.
 
-    The first failure of a signal (or a new kind of failure) is said at once, with the
-    endpoint and what to check; while it goes on, a reminder at most every ``interval_s``.
+    An exporter's failure lines become one clear line per signal: the first failure (or a new
+    kind of failure) at once, with the endpoint and what to check; while it goes on, a reminder
+    at most every ``interval_s``. Any other line of an OpenTelemetry logger passes at most once
+    per message every ``interval_s``. Other loggers' lines always pass.
     """
 
     def __init__(self, found: Mapping[str, Destination], interval_s: float) -> None:
@@ -161,17 +164,19 @@ class ExportProblems(logging.Filter):
         self.found = dict(found)
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        # signal -> (kind, when last said, failures since)
-        self._said: dict[str, tuple[str, float, int]] = {}
+        # (signal, or a message of another line) -> (kind, when last said, held back since)
+        self._said: dict[tuple[str, str], tuple[str, float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        failure = _failure(record)
-        if failure is None:
+        if not record.name.startswith("opentelemetry"):
             return True
+        failure = _failure(record) if record.name in EXPORTER_LOGGERS else None
+        if failure is None:
+            due, _ = self._due(("line", str(record.msg)), "line", time.monotonic())
+            return due
         signal, error = failure
-        if error is None:  # "retries exhausted": its cause was said with the retry's line
-            return False
-        self.report(signal, error)
+        if error is not None:  # None: "retries exhausted", whose cause the retry's line said
+            self.report(signal, error)
         return False
 
     def report(self, signal: str, error: str) -> None:
@@ -183,13 +188,10 @@ class ExportProblems(logging.Filter):
         elif any(code in error for code in ("UNAUTHENTICATED", "PERMISSION_DENIED")):
             kind, check = "rejected (UNAUTHENTICATED)", _REJECTED
         now = time.monotonic()
+        due, said = self._due(("signal", signal), kind, now)
+        if not due:
+            return
         destination = self.found.get(signal, Destination("otlp"))
-        with self._lock:
-            said = self._said.get(signal)
-            if said is not None and said[0] == kind and now - said[1] < self.interval_s:
-                self._said[signal] = (kind, said[1], said[2] + 1)
-                return
-            self._said[signal] = (kind, now, 0)
         if said is None or said[0] != kind:
             log.warning(
                 "%s export to %s failed: %s. Check: %s. (%s)",
@@ -208,6 +210,19 @@ class ExportProblems(logging.Filter):
                 said[2] + 1,
                 now - said[1],
             )
+
+    def _due(
+        self, subject: tuple[str, str], kind: str, now: float
+    ) -> tuple[bool, tuple[str, float, int] | None]:
+        """Whether ``subject`` is said now (the first time, in a new kind, or ``interval_s``
+        after it was last said; else it is counted), and what was said of it before."""
+        with self._lock:
+            said = self._said.get(subject)
+            if said is not None and said[0] == kind and now - said[1] < self.interval_s:
+                self._said[subject] = (kind, said[1], said[2] + 1)
+                return False, said
+            self._said[subject] = (kind, now, 0)
+            return True, said
 
 
 def _failure(record: logging.LogRecord) -> tuple[str, str | None] | None:
@@ -240,10 +255,6 @@ def _http_status(error: str) -> int | None:
     return int(code) if code.isdigit() else None
 
 
-def report_export_problems(env: Mapping[str, str], interval_s: float) -> None:
-    """Say where each signal goes, once; then explain export failures (``ExportProblems``)."""
-    found = destinations(env)
-    log.info("sending %s", describe(found))
-    problems = ExportProblems(found, interval_s)
-    for name in EXPORTER_LOGGERS:
-        logging.getLogger(name).addFilter(problems)
+def say_where_signals_go(env: Mapping[str, str]) -> None:
+    """One line, at start: where each signal goes (failures are ``ExportProblems``' lines)."""
+    log.info("sending %s", describe(destinations(env)))

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.instrumentation.auto_instrumentation import initialize
@@ -35,7 +35,7 @@ from opentelemetry.instrumentation.propagators import (
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.sdk.trace import TracerProvider
 
-from shared.export_problems import report_export_problems
+from shared.export_problems import ExportProblems, destinations, say_where_signals_go
 from shared.settings import Settings
 
 # Terminal log lines carry the trace and span ids (the logging instrumentation adds them to
@@ -86,11 +86,11 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
     env.setdefault("OTEL_PYTHON_LOG_LEVEL", settings.log_level.lower())
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":  # the SDK's own reading
         # The SDK would make every span a no-op anyway; skip the instrumentation too.
-        configure_logging()
+        configure_logging(env, settings)
         return
     initialize(swallow_exceptions=False)
-    configure_logging()
-    report_export_problems(env, settings.export_problem_interval_seconds)
+    configure_logging(env, settings)
+    say_where_signals_go(env)
     # Imported after initialize(): nothing of the app (flask.Flask, sqlalchemy.create_engine)
     # may be bound before the instrumentations have patched it.
     from shared.scenarios import ScenarioSpanProcessor
@@ -154,29 +154,6 @@ def shutdown_telemetry(timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
         flusher.join(max(0.0, deadline - time.monotonic()))
 
 
-class RateLimitFilter(logging.Filter):
-    """Lets one record per message template of ``prefix`` loggers through every ``interval_s``.
-
-    An unreachable collector makes the exporter log on every retry; one line now and then
-    says the same without flooding the terminal.
-    """
-
-    def __init__(self, prefix: str, interval_s: float = 60.0) -> None:
-        super().__init__()
-        self.prefix = prefix
-        self.interval_s = interval_s
-        self._last_seen: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith(self.prefix):
-            return True
-        last = self._last_seen.get(str(record.msg))
-        if last is not None and record.created - last < self.interval_s:
-            return False
-        self._last_seen[str(record.msg)] = record.created
-        return True
-
-
 def not_while_exporting(record: logging.LogRecord) -> bool:
     """False for records logged inside an export (the exporters suppress instrumentation there).
 
@@ -185,18 +162,24 @@ def not_while_exporting(record: logging.LogRecord) -> bool:
     return is_instrumentation_enabled()
 
 
-def configure_logging(service: str | None = None) -> None:
+def configure_logging(env: Mapping[str, str], settings: Settings) -> None:
     """Terminal lines with trace ids on the root logger, at ``LOG_LEVEL``.
 
     Keeps the stream handler the logging instrumentation set up (or adds one when telemetry
     is off), with ``OTEL_PYTHON_LOG_FORMAT`` (default: ``LOG_FORMAT``) and a fallback for
-    records that carry no trace ids; the OTLP log handler gets no records from exports.
+    records that carry no trace ids, and OpenTelemetry's own lines quieted
+    (``shared.export_problems.ExportProblems``); the OTLP log handler gets no records from
+    exports.
     """
-    service = service or os.environ.get("OTEL_SERVICE_NAME") or "-"
     formatter = logging.Formatter(
-        os.environ.get("OTEL_PYTHON_LOG_FORMAT") or LOG_FORMAT,
-        defaults={"otelServiceName": service, "otelTraceID": "0", "otelSpanID": "0"},
+        env.get("OTEL_PYTHON_LOG_FORMAT") or LOG_FORMAT,
+        defaults={
+            "otelServiceName": env.get("OTEL_SERVICE_NAME") or "-",
+            "otelTraceID": "0",
+            "otelSpanID": "0",
+        },
     )
+    export_problems = ExportProblems(destinations(env), settings.export_problem_interval_seconds)
     root = logging.getLogger()
     streams: list[logging.Handler] = [h for h in root.handlers if type(h) is logging.StreamHandler]
     if not streams:
@@ -205,8 +188,7 @@ def configure_logging(service: str | None = None) -> None:
     for handler in root.handlers:
         if handler in streams:
             handler.setFormatter(formatter)
-            handler.addFilter(RateLimitFilter("opentelemetry"))
+            handler.addFilter(export_problems)
         else:
             handler.addFilter(not_while_exporting)
-    level = os.environ.get("OTEL_PYTHON_LOG_LEVEL") or Settings.from_env().log_level
-    root.setLevel(level.upper())
+    root.setLevel((env.get("OTEL_PYTHON_LOG_LEVEL") or settings.log_level).upper())

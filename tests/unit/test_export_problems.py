@@ -163,3 +163,16 @@ def test_other_lines_of_the_exporters_pass() -> None:
         EXPORTER_LOGGERS[0], logging.WARNING, __file__, 1, "something else", (), None
     )
     assert problems.filter(record) is True
+
+
+def test_other_opentelemetry_lines_pass_once_per_interval() -> None:
+    problems = ExportProblems(destinations({}), interval_s=3600)
+
+    def passes(logger: str, message: str) -> bool:
+        record = logging.LogRecord(logger, logging.WARNING, __file__, 1, message, ("span",), None)
+        return problems.filter(record)
+
+    queue = "opentelemetry.sdk._shared_internal"
+    assert [passes(queue, "Queue full, dropping %s.") for _ in range(3)] == [True, False, False]
+    assert passes(queue, "Exception while exporting %s.")  # another message: said too
+    assert all(passes("users.routes", "credited %s") for _ in range(3))  # not OpenTelemetry's
