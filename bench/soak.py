@@ -5,7 +5,7 @@ runs them (``bench.run.start_stack``: MySQL, the local MariaDB or ``SOAK_DATABAS
 trace kept and exported over OTLP/gRPC to a receiver that counts), exporting within 200 ms like
 ``make run``. Locust (``loadgen/locustfile.py``, headless) plays shoppers through the frontend
 at a constant pace; a small share of transfers and orders (10 % at most) carries a scenario as
-W3C baggage (``demo.scenario=<name>``, every name of ``shared.settings.Scenario``).
+W3C baggage (``demo.scenario=<name>``, every name of ``shared.scenarios.Scenario``).
 
 Once a minute it records:
 
