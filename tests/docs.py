@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
+def parse(text: str) -> tuple[Token, ...]:
+    return tuple(_MARKDOWN.parse(text))
+
+
 class Heading(NamedTuple):
     level: int
     text: str  # as GitHub renders it: its words and code, without markup
@@ -28,7 +32,7 @@ class Heading(NamedTuple):
 @cache
 def tokens(page: str) -> tuple[Token, ...]:
     """The page's block tokens (inline tokens carry their children)."""
-    return tuple(_MARKDOWN.parse((ROOT / page).read_text()))
+    return parse((ROOT / page).read_text())
 
 
 def _plain(inline: Token) -> str:
@@ -37,13 +41,16 @@ def _plain(inline: Token) -> str:
     )
 
 
-def headings(page: str) -> list[Heading]:
-    blocks = tokens(page)
+def headings_of(blocks: tuple[Token, ...]) -> list[Heading]:
     return [
         Heading(int(token.tag[1]), _plain(blocks[i + 1]), *token.map)
         for i, token in enumerate(blocks)
         if token.type == "heading_open" and token.map is not None
     ]
+
+
+def headings(page: str) -> list[Heading]:
+    return headings_of(tokens(page))
 
 
 def doc_section(page: str, heading: str) -> str:
@@ -75,7 +82,7 @@ def doc_quote(page: str, heading: str, opening: str) -> str:
 
 def first_code_block(page: str, heading: str) -> str:
     """The first fenced code block under ``heading``, without its fences."""
-    block = next(t for t in _MARKDOWN.parse(doc_section(page, heading)) if t.type == "fence")
+    block = next(t for t in parse(doc_section(page, heading)) if t.type == "fence")
     return block.content
 
 
@@ -84,7 +91,7 @@ def table_rows(text: str) -> list[list[str]]:
     written (code marks kept)."""
     rows: list[list[str]] = []
     in_body = False
-    for token in _MARKDOWN.parse(text):
+    for token in parse(text):
         if token.type in {"tbody_open", "tbody_close"}:
             in_body = token.type == "tbody_open"
         elif in_body and token.type == "tr_open":
@@ -94,13 +101,23 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
+def github_slug(text: str) -> str:
+    """A heading's anchor by GitHub's rules: lower case, punctuation dropped but for hyphens
+    and underscores, each space a hyphen."""
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
 def github_anchors(page: str) -> set[str]:
-    """The ``#anchor`` of each heading, by GitHub's rules: lower case, punctuation dropped but
-    for hyphens and underscores, each space a hyphen; a repeated one gets ``-1``, ``-2``, ..."""
+    """The ``#anchor`` of each heading of ``page``."""
+    return anchors_of(headings(page))
+
+
+def anchors_of(found: list[Heading]) -> set[str]:
+    """The anchors of these headings; a repeated one gets ``-1``, ``-2``, ..."""
     seen: dict[str, int] = {}
     anchors: set[str] = set()
-    for heading in headings(page):
-        slug = re.sub(r"[^\w\- ]", "", heading.text.lower()).replace(" ", "-")
+    for heading in found:
+        slug = github_slug(heading.text)
         count = seen.get(slug, 0)
         seen[slug] = count + 1
         anchors.add(slug if count == 0 else f"{slug}-{count}")
