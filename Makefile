@@ -30,7 +30,7 @@ test: $(STAMP)
 	@$(MAKE) --no-print-directory test-tools
 	$(PY) -m pytest tests --ignore=tests/unit $(PYTEST_ARGS)
 
-# The README's pictures (docs/*.png), taken from the real demo in headless Chromium.
+# The pictures in docs/ (docs/*.png), taken from the real demo in headless Chromium.
 screenshots: $(STAMP) test-tools
 	$(PY) -m tests.screenshots
 

@@ -1,5 +1,6 @@
-# Every image this project builds, for amd64 and arm64, with `docker buildx bake` (see README,
-# "Images for amd64 and arm64"). Tags and build contexts are the ones docker-compose.yml uses.
+# Every image this project builds, for amd64 and arm64, with `docker buildx bake` (see
+# docs/deploying.md#images-for-amd64-and-arm64). Tags and build contexts are the ones
+# docker-compose.yml uses.
 #   docker buildx bake --push                                 both platforms, to a registry
 #   docker buildx bake --load --set '*.platform=linux/arm64'   one platform, into local Docker
 # REGISTRY prefixes every tag, e.g. REGISTRY=ghcr.io/you/ docker buildx bake --push.

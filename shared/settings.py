@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     idempotency_wait_seconds: Annotated[int, Field(ge=1, le=60)] = 5
     transfer_budget_seconds: Seconds = 12.0
 
-    # Scenarios (see README, "Scenarios").
+    # Scenarios (see docs/scenarios.md).
     default_scenario: Scenario | None = None
     payment_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.5
     scenario_slow_db_ms: Milliseconds = 400

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page
 from sqlalchemy import Engine, func, select
 
 from order.models import PAID, OrderRecord
-from tests.stack import ROOT, Stack
+from tests.stack import Stack
 from users.models import CreditRecord, UserRecord
 
 TIMEOUT = 30
@@ -112,17 +112,3 @@ def trace_id_of(reply: requests.Response) -> str:
     version, trace_id, span_id, flags = header.split("-")
     assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
     return trace_id
-
-
-def readme_quote(heading: str, opening: str) -> str:
-    """The block quote under README's ``heading`` that starts with ``opening``, as one line of
-    the text it shows (emphasis and code marks dropped)."""
-    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
-    lines = section.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"> {opening}"))
-    quote: list[str] = []
-    for line in lines[start:]:
-        if not line.startswith(">"):
-            break
-        quote.append(line.removeprefix(">").strip())
-    return " ".join(quote).replace("**", "").replace("`", "")

@@ -1,4 +1,4 @@
-"""``make screenshots``: the README's pictures, taken from the real demo in headless Chromium.
+"""``make screenshots``: the pictures in docs/, taken from the real demo in headless Chromium.
 
 It starts the services and the frontend server as ``make run`` does (its environment, from
 ``shared.launch.local.load_environment``: SQLite, spans and logs to files), clicks through the

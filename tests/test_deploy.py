@@ -27,6 +27,7 @@ from frontend.settings import FrontendSettings
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import wait_until_ready
 from shared.settings import Settings
+from tests.docs import doc_section, table_rows
 from tests.stack import ROOT, base_env, free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -292,13 +293,14 @@ DEPLOYMENT_VARIABLES = {
 }
 
 
-def readme_configuration_variables() -> set[str]:
-    """The variables the README's configuration table names (its first column)."""
-    text = (ROOT / "README.md").read_text()
-    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+CONFIGURATION_PAGE = "docs/configuration.md"
+
+
+def documented_configuration_variables() -> set[str]:
+    """The variables docs/configuration.md's tables name (their first column)."""
     names: set[str] = set()
-    for row in re.findall(r"^\| (.+?) \|", table, flags=re.MULTILINE):
-        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row))
+    for row in table_rows((ROOT / CONFIGURATION_PAGE).read_text()):
+        names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", row[0]))
     return names
 
 
@@ -378,17 +380,12 @@ COMPOSE_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
 KUBERNETES_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 
 
-def readme_weight_rows() -> dict[str, tuple[str, str]]:
-    """The README's weight table: container -> (its "under load" cell, its compose limit)."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### Weight", 1)[1].split("\n## ", 1)[0]
-    rows: dict[str, tuple[str, str]] = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 5 and not set(cells[0]) <= {"-"}:
-            rows[cells[0].split()[0]] = (cells[2], cells[3])
-    rows.pop("container")
-    return rows
+def documented_weight_rows() -> dict[str, tuple[str, str]]:
+    """docs/deploying.md's weight table: container -> (its "under load" cell, its compose
+    limit)."""
+    rows = table_rows(doc_section("docs/deploying.md", "## Weight"))
+    assert rows and all(len(cells) == 5 for cells in rows), rows
+    return {cells[0].split()[0]: (cells[2], cells[3]) for cells in rows}
 
 
 def bytes_of(quantity: str, units: dict[str, int]) -> int:
@@ -574,23 +571,23 @@ def test_compose_sends_all_three_signals_to_a_local_signoz_with_only_the_switch(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_compose_limits_the_memory_of_our_containers_as_measured_in_the_readme(
+def test_compose_limits_the_memory_of_our_containers_as_measured_in_the_docs(
     backend: str,
 ) -> None:
-    """Every container of an image this project builds has a memory limit; the README's weight
-    table states it, and it is at least twice the peak the README reports measuring."""
+    """Every container of an image this project builds has a memory limit; the weight table
+    of docs/deploying.md states it, and it is at least twice the peak it reports measuring."""
     services = _compose_json(".env.example", "load", backend=backend)["services"]
     ours = {name: service for name, service in services.items() if "build" in service}
     assert {"users", "payment", "order", "init-db", "frontend"} <= set(ours)
-    documented = readme_weight_rows()
+    documented = documented_weight_rows()
     for name, service in ours.items():
         limit = int(service["deploy"]["resources"]["limits"]["memory"])
-        under_load, readme_limit = documented[name]
-        assert limit == bytes_of(readme_limit, COMPOSE_UNITS), name
+        under_load, documented_limit = documented[name]
+        assert limit == bytes_of(documented_limit, COMPOSE_UNITS), name
         peaks = re.findall(r"(\d+(?:\.\d+)?) MB", under_load)
         assert peaks, (name, under_load)
         assert limit >= 2 * max(float(mb) for mb in peaks) * 10**6, (name, limit, peaks)
-    assert set(documented) == set(ours), "the README's weight table names our containers"
+    assert set(documented) == set(ours), "the weight table names our containers"
     # the collector as on Kubernetes, so that its memory_limiter's percentage is of a limit
     collector = services["otel-collector"]["deploy"]["resources"]["limits"]["memory"]
     [kubernetes] = containers(objects("jaeger", "Deployment")["otel-collector"])
@@ -641,16 +638,30 @@ def test_signoz_overlay_exports_to_the_signoz_collector_of_the_helm_release() ->
     assert data["COLLECTOR_OTLP_HTTP_URL"].endswith("platform.svc.cluster.local:4318")
 
 
+def readme_port_forwards(heading: str) -> dict[str, str]:
+    """Service -> local port, from the ``kubectl port-forward`` lines under README.md's
+    ``heading``."""
+    section = doc_section("README.md", heading)
+    return dict(re.findall(r"port-forward svc/([a-z-]+) (\d+):\d+", section))
+
+
 def test_signoz_overlay_links_to_the_signoz_ui_and_allows_the_page_the_readme_forwards() -> None:
     """SigNoz's UI is its Helm release's Service on 8080; the page is forwarded to another port,
-    and the links and the allowed origin follow the README's port-forward lines."""
+    and the links and the allowed origin follow README.md's port-forward lines."""
     data = objects("signoz", "ConfigMap")["tracing-demo-config"]["data"]
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Run on Kubernetes (with SigNoz)", 1)[1].split("\n## ", 1)[0]
-    forwards = dict(re.findall(r"port-forward svc/([a-z-]+) (\d+):\d+", section))
+    forwards = readme_port_forwards("### With SigNoz")
     assert forwards["my-release-signoz"] == "8080"
     assert data["TRACE_UI_URL"] == "http://localhost:8080/trace/{trace_id}"
     assert forwards["frontend"] != "8080"
+    assert data["CORS_ALLOWED_ORIGINS"] == f"http://localhost:{forwards['frontend']}"
+
+
+def test_jaeger_overlay_links_and_allows_what_the_readme_forwards() -> None:
+    """The `jaeger` overlay's trace links and allowed origin follow README.md's port-forward
+    lines for it."""
+    data = objects("jaeger", "ConfigMap")["tracing-demo-config"]["data"]
+    forwards = readme_port_forwards("### With Jaeger")
+    assert data["TRACE_UI_URL"] == f"http://localhost:{forwards['jaeger']}/trace/{{trace_id}}"
     assert data["CORS_ALLOWED_ORIGINS"] == f"http://localhost:{forwards['frontend']}"
 
 
@@ -798,15 +809,16 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         assert variable in compose_config()["services"]["frontend"]["environment"]
 
 
-def test_every_setting_is_documented_in_env_example_and_the_readme() -> None:
+def test_every_setting_is_documented_in_env_example_and_the_docs() -> None:
     assert not SETTINGS_VARIABLES - env_example_variables(), "not in .env.example"
-    assert not SETTINGS_VARIABLES - readme_configuration_variables(), "not in the README table"
+    missing = SETTINGS_VARIABLES - documented_configuration_variables()
+    assert not missing, f"not in {CONFIGURATION_PAGE}"
 
 
-@pytest.mark.parametrize("where", [".env.example", "README.md"])
+@pytest.mark.parametrize("where", [".env.example", CONFIGURATION_PAGE])
 def test_every_documented_variable_is_a_setting_or_belongs_to_a_known_piece(where: str) -> None:
     documented = (
-        env_example_variables() if where == ".env.example" else readme_configuration_variables()
+        env_example_variables() if where == ".env.example" else documented_configuration_variables()
     )
     unknown = {
         name
@@ -1064,8 +1076,8 @@ def test_each_backend_is_one_command_and_every_compose_variable_is_documented() 
     assert {f"{b}.yaml" for b in BACKENDS} | {"common.yaml"} == {
         p.name for p in COLLECTOR_CONFIG_DIR.glob("*.yaml")
     }
-    # the README gives each backend its one command
-    readme = (ROOT / "README.md").read_text()
+    # README.md gives each backend its one command
+    readme = doc_section("README.md", "## Docker Compose")
     for backend_files in COMPOSE_FILES.values():
         flags = "".join(f" -f {file}" for file in backend_files) if len(backend_files) > 1 else ""
         assert f"docker compose{flags} up" in readme, backend_files

@@ -23,11 +23,12 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Locator, Page, Request, Response, Route, expect
 
-from tests.helpers import UI_TIMEOUT_MS, page_at, readme_quote
+from tests.docs import doc_quote
+from tests.helpers import UI_TIMEOUT_MS, page_at
 from tests.nginx_frontend import NginxFrontend, start_frontend
 from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
-from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
+from tests.trace_tree import draw, drawn_tree, settled_trace, tree_lines, without_begin
 
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
 HEX_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -226,12 +227,12 @@ def test_click_through_create_transfer_order_is_one_trace_per_click(
     assert any("db.statement" in s.attributes for s in spans if s.service == "order-service")
     assert any("db.statement" in s.attributes for s in spans if s.service == "user-service")
     assert {s.service for s in spans} == {"frontend", "order-service", "user-service"}
-    # The README draws this very trace: same spans, same tree (its notes column aside).
+    # README.md draws this very trace: same spans, same tree (its notes column aside).
     real = tree_lines(settled_trace(receiver, trace_id))
-    drawn = readme_tree(ROOT / "README.md", "## What one order's trace looks like")
+    drawn = drawn_tree("README.md", "### One order's trace")
     if database_url.startswith("mysql"):  # PyMySQL begins a transaction without a statement
         drawn = without_begin(drawn)
-    assert drawn == real, "README's tree differs from this real trace:\n" + draw(real)
+    assert drawn == real, "README.md's tree differs from this real trace:\n" + draw(real)
 
     # The transfer click is a trace of its own, through payment to users.
     transfer_trace = page.locator("#transfer-result .trace-id").inner_text()
@@ -882,7 +883,7 @@ def test_a_network_error_is_retried_once_with_the_same_key(page: Page, stack: St
 
 # The browser's spans when the frontend cannot forward them: one notice, until they get through.
 
-TROUBLESHOOTING = "### Where is my telemetry? Troubleshooting"
+TROUBLESHOOTING = ("docs/telemetry.md", "## Where is my telemetry? Troubleshooting")
 # The exporter tries an export for up to 10 s (retrying 502s) before it calls it failed.
 EXPORT_GIVES_UP_MS = 30_000
 
@@ -974,8 +975,9 @@ def test_a_collector_that_refuses_gets_one_notice_until_an_export_gets_through(
         )
         for what in ("COLLECTOR_OTLP_HTTP_URL", "nginx's upstream for /otlp-http/", "port 4318"):
             expect(notice).to_contain_text(what)
-        # Word for word as README's troubleshooting quotes it (its count and nginx's message aside).
-        quoted = readme_quote(TROUBLESHOOTING, "**The browser's spans")
+        # Word for word as docs/telemetry.md's troubleshooting quotes it (its count and nginx's
+        # message aside).
+        quoted = doc_quote(*TROUBLESHOOTING, "**The browser's spans")
         shown = re.sub(r"\b\d+ exports?( in a row)? failed", "1 export failed", notice.inner_text())
         assert shown.replace(" from the frontend.", " (ConnectionError).") == quoted
         # The clicks still work; each export that fails adds to the one notice.

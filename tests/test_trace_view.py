@@ -28,7 +28,8 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.launch.local import load_environment
-from tests.helpers import UI_TIMEOUT_MS, page_at, readme_quote
+from tests.docs import doc_quote
+from tests.helpers import UI_TIMEOUT_MS, page_at
 from tests.nginx_frontend import start_frontend
 from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env, free_port
@@ -451,8 +452,10 @@ def test_a_click_whose_trace_never_arrives_says_so_and_what_to_check(
             "href", TRACE_UI.format(trace_id=trace_id)
         )
         expect(view.locator(".span-row")).to_have_count(0)
-        # Word for word as README's troubleshooting quotes it.
-        quoted = readme_quote("### Where is my telemetry? Troubleshooting", "No spans of trace")
+        # Word for word as docs/telemetry.md's troubleshooting quotes it.
+        quoted = doc_quote(
+            "docs/telemetry.md", "## Where is my telemetry? Troubleshooting", "No spans of trace"
+        )
         shown = missing.inner_text().removesuffix(" open it in the trace UI")
         assert shown.replace(trace_id, "<trace id>") == quoted
 

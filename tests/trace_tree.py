@@ -1,4 +1,4 @@
-"""A trace as the README draws it: one line per span, children under their parent.
+"""A trace as README.md draws it: one line per span, children under their parent.
 
 ``order-service  POST /orders  SERVER``; SQL spans name their database, which differs per run,
 so it reads ``<database>``.
@@ -7,14 +7,14 @@ so it reads ``<database>``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from shared.launch.process import wait_until_quiet
+from tests.docs import first_code_block
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 Line = tuple[int, str, str, str]  # depth, service, span name, kind
-_README_LINE = re.compile(
+_DRAWN_LINE = re.compile(
     r"^(?P<prefix>[ │├└]*)(?P<service>\S+)\s+(?P<name>.+?)\s+"
     r"(?P<kind>INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER)\b"
 )
@@ -49,7 +49,7 @@ def tree_lines(spans: list[ReceivedSpan]) -> list[Line]:
 
 
 def draw(lines: list[Line]) -> str:
-    """The lines as the README shows them (without its notes column)."""
+    """The lines as README.md shows them (without its notes column)."""
     drawn = []
     for depth, service, name, kind in lines:
         prefix = "  " * (depth - 1) + "└ " if depth else ""
@@ -57,13 +57,11 @@ def draw(lines: list[Line]) -> str:
     return "\n".join(drawn)
 
 
-def readme_tree(readme: Path, heading: str) -> list[Line]:
-    """The tree in the first code block under ``heading``."""
-    section = readme.read_text().split(heading, 1)[1]
-    block = section.split("```", 2)[1]
+def drawn_tree(page: str, heading: str) -> list[Line]:
+    """The tree in the first code block under ``heading`` of ``page`` (``README.md``)."""
     lines: list[Line] = []
-    for raw in block.strip("\n").splitlines():
-        match = _README_LINE.match(raw)
+    for raw in first_code_block(page, heading).strip("\n").splitlines():
+        match = _DRAWN_LINE.match(raw)
         assert match, f"not a tree line: {raw!r}"
         depth = len(match["prefix"]) // 2
         lines.append((depth, match["service"], match["name"].strip(), match["kind"]))

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.docs import first_code_block
 from tests.stack import ROOT
 
 SERVICES = ("users", "payment", "order")
@@ -37,10 +38,9 @@ def test_a_service_loads_no_other_service(service: str) -> None:
     assert not packages & others, f"{service} loads {packages & others}"
 
 
-def readme_layout() -> dict[str, set[str]]:
-    """The Python files the README's "How it is built" tree names, by top-level folder."""
-    readme = (ROOT / "README.md").read_text()
-    tree = readme.split("## How it is built", 1)[1].split("```", 2)[1]
+def documented_layout() -> dict[str, set[str]]:
+    """The Python files docs/architecture.md's source tree names, by top-level folder."""
+    tree = first_code_block("docs/architecture.md", "## The source tree")
     named: dict[str, set[str]] = {}
     folders: list[str] = []  # the folder of each indentation level
     for line in tree.splitlines():
@@ -55,10 +55,10 @@ def readme_layout() -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("folder", [*SERVICES, "shared", "frontend"])
-def test_the_readme_tree_is_the_code(folder: str) -> None:
+def test_the_documented_tree_is_the_code(folder: str) -> None:
     on_disk = {
         str(path.relative_to(ROOT / folder))
         for path in (ROOT / folder).rglob("*.py")
         if "node_modules" not in path.parts
     }
-    assert readme_layout().get(folder, set()) == on_disk
+    assert documented_layout().get(folder, set()) == on_disk
