@@ -44,19 +44,12 @@ from sqlalchemy import create_engine, make_url, text
 from bench import span_cost
 from bench.distro import DEFAULT_VENV, GUNICORN_CONFIG, DistroVenv, ensure_venv
 from bench.receiver import CountingReceiver, Counts, settle
+from devkit.process import child_pids, free_port, resident_kib
 from shared.db import create_db_engine
 from shared.init_db import drop_schema, init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import (
-    NotReady,
-    child_pids,
-    free_port,
-    resident_kib,
-    start_service,
-    stop_processes,
-    wait_until_ready,
-)
+from shared.launch.process import NotReady, start_service, stop_processes, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"

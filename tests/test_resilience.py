@@ -16,8 +16,8 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, func, select
 
+from devkit.process import resident_kib
 from order.models import OrderRecord
-from shared.launch.process import resident_kib
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
 from tests.helpers import (

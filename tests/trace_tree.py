@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.launch.process import wait_until_quiet
+from devkit.process import wait_until_quiet
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
