@@ -52,11 +52,12 @@ from sqlalchemy import Engine, create_engine
 from bench.receiver import CountingReceiver, settle
 from bench.run import BenchStack, machine, mode_env, start_stack, table
 from bench.soak_plot import plot
+from devkit.database import ledger_mismatches, snapshot
+from devkit.otlp_receiver import trace_id_of
 from devkit.process import child_pids, free_port, resident_kib
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import NotReady, start_service, stop_processes, wait_until_ready
 from shared.settings import Scenario, Settings
-from tests.helpers import ledger_mismatches, snapshot, trace_id_of
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_soak?charset=utf8mb4"

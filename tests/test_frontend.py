@@ -23,10 +23,10 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Locator, Page, Request, Response, Route, expect
 
+from devkit.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from devkit.process import free_port
 from tests.helpers import UI_TIMEOUT_MS, page_at, readme_quote
 from tests.nginx_frontend import NginxFrontend, start_frontend
-from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 from tests.trace_tree import draw, readme_tree, settled_trace, tree_lines, without_begin
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url
 
-from tests.helpers import ledger_mismatches
+from devkit.database import ledger_mismatches
 from tests.stack import ROOT
 from tests.test_bench import bench_database_url
 

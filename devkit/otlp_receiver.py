@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
+from requests import Response
 
 SERVER = trace_pb2.Span.SpanKind.SPAN_KIND_SERVER
 CLIENT = trace_pb2.Span.SpanKind.SPAN_KIND_CLIENT
@@ -31,6 +32,15 @@ STATUS_UNSET = trace_pb2.Status.StatusCode.STATUS_CODE_UNSET
 STATUS_ERROR = trace_pb2.Status.StatusCode.STATUS_CODE_ERROR
 
 T = TypeVar("T")
+
+
+def trace_id_of(reply: Response) -> str:
+    """The trace id a service's reply names in its W3C ``traceresponse`` header
+    (``00-<trace>-<span>-<flags>``): where to look for its spans."""
+    header = reply.headers["traceresponse"]
+    version, trace_id, span_id, flags = header.split("-")
+    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
+    return trace_id
 
 
 def _value(value: AnyValue) -> Any:
