@@ -49,11 +49,10 @@ from typing import Any
 import requests
 from sqlalchemy import Engine, create_engine
 
-from bench.receiver import CountingReceiver, settle
 from bench.run import BenchStack, machine, mode_env, start_stack, table
 from bench.soak_plot import plot
 from devkit.database import ledger_mismatches, snapshot
-from devkit.otlp_receiver import trace_id_of
+from devkit.otlp_receiver import OtlpReceiver, settle, trace_id_of
 from devkit.process import child_pids, free_port, resident_kib
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import NotReady, start_service, stop_processes, wait_until_ready
@@ -174,7 +173,7 @@ class Client:
 
 
 def learn_spans_per_request(
-    client: Client, receiver: CountingReceiver, lost_response_s: float
+    client: Client, receiver: OtlpReceiver, lost_response_s: float
 ) -> tuple[dict[Kind, int], dict[str, list[int]]]:
     """The spans one request of each kind makes: two requests of every flow with and without
     every scenario (orders for a funded user and for a broke one), each trace counted once all
@@ -281,7 +280,7 @@ class Recorder:
 
     requests_file: Path
     processes: dict[str, Popen]
-    receiver: CountingReceiver
+    receiver: OtlpReceiver
     engine: Engine
     spans_per_request: dict[Kind, int]
     offset: int = 0
@@ -549,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.log_dir.mkdir(parents=True, exist_ok=True)
     requests_file = args.log_dir / "requests.jsonl"
     requests_file.unlink(missing_ok=True)
-    receiver = CountingReceiver(by_trace=True)
+    receiver = OtlpReceiver(counting_only=True, by_trace=True)
     stack: BenchStack | None = None
     locust: Popen | None = None
     engine = create_engine(args.database_url)
