@@ -43,20 +43,13 @@ from sqlalchemy import create_engine, make_url, text
 
 from bench import span_cost
 from bench.distro import DEFAULT_VENV, GUNICORN_CONFIG, DistroVenv, ensure_venv
-from bench.receiver import CountingReceiver, Counts, settle
+from devkit.otlp_receiver import Counts, OtlpReceiver, settle
+from devkit.process import child_pids, free_port, resident_kib
 from shared.db import create_db_engine
 from shared.init_db import drop_schema, init_db
 from shared.launch import GUNICORN_CONFIG as PROJECT_GUNICORN_CONFIG
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import (
-    NotReady,
-    child_pids,
-    free_port,
-    resident_kib,
-    start_service,
-    stop_processes,
-    wait_until_ready,
-)
+from shared.launch.process import NotReady, start_service, stop_processes, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = "mysql+pymysql://root@127.0.0.1:3306/tracing_demo_bench?charset=utf8mb4"
@@ -191,7 +184,7 @@ class BenchStack:
     """One mode's three services and receiver, with the flows that drive them."""
 
     mode: str
-    receiver: CountingReceiver
+    receiver: OtlpReceiver
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ready_s: float = 0.0
     flows: dict[str, Flow] = field(default_factory=dict)
@@ -239,12 +232,12 @@ def start_stack(
     args: argparse.Namespace,
     log_dir: Path,
     distro: DistroVenv | None,
-    receiver: CountingReceiver | None = None,
+    receiver: OtlpReceiver | None = None,
 ) -> BenchStack:
     """Reset ``mode``'s database, start its receiver (``receiver``, else a new one) and
     services, fund a user."""
     reset_database(database_url)
-    stack = BenchStack(mode, (receiver or CountingReceiver()).start())
+    stack = BenchStack(mode, (receiver or OtlpReceiver(counting_only=True)).start())
     ports = {name: free_port() for name in ("users", "payment", "order")}
     env = mode_env(mode, database_url, ports["users"], stack.receiver.endpoint, args)
     (log_dir / mode).mkdir(parents=True, exist_ok=True)

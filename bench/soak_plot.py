@@ -1,7 +1,9 @@
 """``make soak``'s picture: resident memory and p95 latency, minute by minute.
 
 Drawn with matplotlib's Agg backend (a PNG, no display): one line per process kind (a kind's
-workers by the largest of them) and one per flow, the end of the warm-up marked.
+workers by the largest of them) and one per flow, the end of the warm-up marked; over each
+flow's line, a bar across its first and its last window at their median p95 (what the latency
+criterion compares).
 """
 
 from __future__ import annotations
@@ -35,10 +37,22 @@ def plot(report: dict[str, Any], path: Path) -> None:
     memory.legend(fontsize="small", ncols=2)
 
     flows = sorted({flow for m in minutes for flow in m["latency_ms"]})
+    drift = report["criteria"]["latency"]["flows"]
     for flow in flows:
         p95 = [m["latency_ms"].get(flow, {}).get("p95") for m in minutes]
         values = [math.nan if v is None else v for v in p95]
-        latency.plot([m["minute"] for m in minutes], values, marker=".", label=flow)
+        (line,) = latency.plot([m["minute"] for m in minutes], values, marker=".", label=flow)
+        # What the latency criterion compares: the median p95 of the first and last windows.
+        for end in ("first_window", "last_window"):
+            if end in drift.get(flow, {}):
+                window = drift[flow][end]
+                latency.plot(
+                    [window["minutes"][0] - 0.4, window["minutes"][-1] + 0.4],
+                    [window["median_p95"]] * 2,
+                    color=line.get_color(),
+                    linewidth=3,
+                    alpha=0.5,
+                )
     latency.set_ylabel("p95, ms")
     latency.set_xlabel("minute")
     latency.set_title("p95 latency per flow (requests without a scenario)")

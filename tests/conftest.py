@@ -14,10 +14,10 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from devkit.database import ledger_mismatches
+from devkit.otlp_receiver import OtlpReceiver
 from shared.init_db import drop_schema
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.helpers import ledger_mismatches
-from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, Stack, base_env
 
 BACKENDS = ["sqlite", "mysql"]

@@ -8,11 +8,11 @@ from typing import Any
 
 import requests
 from playwright.sync_api import Browser, Page
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
-from order.models import PAID, OrderRecord
+from order.models import OrderRecord
 from tests.stack import Stack
-from users.models import CreditRecord, UserRecord
+from users.models import UserRecord
 
 TIMEOUT = 30
 UI_TIMEOUT_MS = 20_000  # a browser step's deadline, generous for a loaded machine
@@ -66,49 +66,3 @@ def orders_of(db: Engine, user_id: int) -> list[tuple[int, int, str]]:
             .order_by(OrderRecord.id)
         )
         return [(row.product_id, row.price, row.status) for row in rows]
-
-
-def ledger_mismatches(db: Engine) -> list[tuple[int, int, int]]:
-    """(user id, balance, credits - paid orders) of every user whose balance is not what the
-    ledger says it is; empty when money was neither lost nor doubled."""
-    credits = (
-        select(CreditRecord.user_id, func.sum(CreditRecord.amount).label("total"))
-        .group_by(CreditRecord.user_id)
-        .subquery()
-    )
-    paid = (
-        select(OrderRecord.user_id, func.sum(OrderRecord.price).label("total"))
-        .where(OrderRecord.status == PAID)
-        .group_by(OrderRecord.user_id)
-        .subquery()
-    )
-    expected = func.coalesce(credits.c.total, 0) - func.coalesce(paid.c.total, 0)
-    with db.connect() as connection:
-        rows = connection.execute(
-            select(UserRecord.id, UserRecord.balance, expected)
-            .outerjoin(credits, credits.c.user_id == UserRecord.id)
-            .outerjoin(paid, paid.c.user_id == UserRecord.id)
-            .where(UserRecord.balance != expected)
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
-
-
-def snapshot(db: Engine) -> dict[str, Any]:
-    """Everything that a bad request must leave untouched."""
-    with db.connect() as connection:
-        return {
-            "users": connection.scalar(select(func.count()).select_from(UserRecord)),
-            "orders": connection.scalar(select(func.count()).select_from(OrderRecord)),
-            "credits": connection.scalar(select(func.count()).select_from(CreditRecord)),
-            "total_balance": connection.scalar(
-                select(func.coalesce(func.sum(UserRecord.balance), 0))
-            ),
-        }
-
-
-def trace_id_of(reply: requests.Response) -> str:
-    """The trace id from the W3C ``traceresponse`` header (``00-<trace>-<span>-<flags>``)."""
-    header = reply.headers["traceresponse"]
-    version, trace_id, span_id, flags = header.split("-")
-    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
-    return trace_id

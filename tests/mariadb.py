@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pymysql
 
-from tests.stack import free_port
+from devkit.process import free_port
 
 MARIADBD = "/usr/sbin/mariadbd"
 

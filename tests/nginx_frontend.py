@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.process import free_port
 from shared.launch.process import NotReady, wait_until_ready
-from tests.stack import ROOT, ServiceProcess, base_env, free_port
+from tests.stack import ROOT, ServiceProcess, base_env
 
 NGINX = "/usr/sbin/nginx"
 TEMPLATE = ROOT / "frontend" / "nginx" / "default.conf.template"

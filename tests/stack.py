@@ -10,17 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devkit.process import child_pids, free_port
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import (
-    ROOT,
-    NotReady,
-    child_pids,
-    free_port,
-    start_service,
-    wait_until_ready,
-)
+from shared.launch.process import ROOT, NotReady, start_service, wait_until_ready
 
-__all__ = ["ROOT", "ServiceProcess", "Stack", "base_env", "free_port"]
+__all__ = ["ROOT", "ServiceProcess", "Stack", "base_env"]
 
 
 def base_env(**overrides: str) -> dict[str, str]:

@@ -9,7 +9,8 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests.helpers import TIMEOUT, create_user, snapshot
+from devkit.database import snapshot
+from tests.helpers import TIMEOUT, create_user
 from tests.stack import Stack
 
 TRANSFER = "/payments/transfer/id/{uid}"

@@ -23,12 +23,13 @@ import pytest
 import requests
 import yaml
 
+from devkit.process import free_port
 from frontend.settings import FrontendSettings
 from shared.launch import PROCESSES_BY_NAME
 from shared.launch.process import wait_until_ready
 from shared.settings import Settings
 from tests.docs import doc_section, table_rows
-from tests.stack import ROOT, base_env, free_port
+from tests.stack import ROOT, base_env
 
 VENV_BIN = Path(sys.executable).parent
 OVERLAYS = ["signoz", "jaeger"]

@@ -10,9 +10,10 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
+from devkit.database import snapshot
+from devkit.otlp_receiver import CLIENT, SERVER, OtlpReceiver, trace_id_of
 from tests.fake_peers import BlackHole, HtmlServer
-from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, snapshot, trace_id_of
-from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import ServiceProcess, Stack, base_env
 
 QUICK = 5.0  # seconds: "quickly", with room for a loaded CI machine

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import TIMEOUT, trace_id_of
-from tests.otlp_receiver import OtlpReceiver
+from devkit.otlp_receiver import OtlpReceiver, trace_id_of
+from tests.helpers import TIMEOUT
 from tests.stack import ServiceProcess, base_env
 
 

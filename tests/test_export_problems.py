@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.otlp_receiver import OtlpReceiver
+from devkit.process import free_port
 from tests.fake_peers import BlackHole, CannedServer, DroppingPeer
-from tests.otlp_receiver import OtlpReceiver
-from tests.stack import ServiceProcess, base_env, free_port
+from tests.stack import ServiceProcess, base_env
 
 # Each case: what the collector is, the variables that point the service at it, the kind.
 Peer = Callable[[OtlpReceiver], tuple[AbstractContextManager[object], dict[str, str]]]

@@ -23,11 +23,12 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from playwright.sync_api import Browser, Locator, Page, Request, Response, Route, expect
 
+from devkit.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
+from devkit.process import free_port
 from tests.docs import doc_quote
 from tests.helpers import UI_TIMEOUT_MS, page_at
 from tests.nginx_frontend import NginxFrontend, start_frontend
-from tests.otlp_receiver import CLIENT, INTERNAL, SERVER, OtlpReceiver, ReceivedSpan
-from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
+from tests.stack import ROOT, ServiceProcess, Stack, base_env
 from tests.trace_tree import draw, drawn_tree, settled_trace, tree_lines, without_begin
 
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"

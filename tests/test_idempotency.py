@@ -17,8 +17,8 @@ import pytest
 import requests
 from sqlalchemy import Engine, func, select
 
-from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
-from tests.otlp_receiver import CLIENT, OtlpReceiver, ReceivedSpan
+from devkit.otlp_receiver import CLIENT, OtlpReceiver, ReceivedSpan, trace_id_of
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import Stack, base_env
 from users.models import CreditRecord
 

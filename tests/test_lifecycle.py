@@ -15,14 +15,14 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from devkit.otlp_receiver import OtlpReceiver, trace_id_of
+from devkit.process import child_pids, free_port
 from order.models import SEED_PRODUCTS, ProductRecord
 from shared.launch import PROCESSES_BY_NAME
-from shared.launch.process import child_pids
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole, DroppingPeer
-from tests.helpers import TIMEOUT, trace_id_of
-from tests.otlp_receiver import OtlpReceiver
-from tests.stack import ROOT, ServiceProcess, base_env, free_port
+from tests.helpers import TIMEOUT
+from tests.stack import ROOT, ServiceProcess, base_env
 
 # Generous bound for "exits within a few seconds"; the exporter's own timeout is 10 s.
 QUICK_EXIT_S = 8.0

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from devkit.otlp_receiver import OtlpReceiver
 from order.models import OrderRecord
-from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 from users.models import UserRecord
 

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import requests
 
+from devkit.process import free_port
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
 from tests.helpers import TIMEOUT, create_user
 from tests.mariadb import ThrowawayMariaDB
-from tests.stack import ServiceProcess, Stack, base_env, free_port
+from tests.stack import ServiceProcess, Stack, base_env
 
 MAX_BODY_BYTES = 1024
 Ids = dict[str, int]

@@ -16,20 +16,14 @@ import pytest
 import requests
 from sqlalchemy import Engine, create_engine, func, select
 
+from devkit.database import ledger_mismatches
+from devkit.otlp_receiver import OtlpReceiver, trace_id_of
+from devkit.process import resident_kib
 from order.models import OrderRecord
-from shared.launch.process import resident_kib
 from tests.conftest import run_init_db
 from tests.fake_peers import BlackHole
-from tests.helpers import (
-    TIMEOUT,
-    balance_of,
-    create_user,
-    ledger_mismatches,
-    orders_of,
-    trace_id_of,
-)
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.mariadb import ThrowawayMariaDB
-from tests.otlp_receiver import OtlpReceiver
 from tests.stack import ServiceProcess, Stack, base_env
 from users.models import UserRecord
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from tests.helpers import TIMEOUT, balance_of, create_user, orders_of, trace_id_of
-from tests.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan
+from devkit.otlp_receiver import CLIENT, SERVER, OtlpReceiver, ReceivedSpan, trace_id_of
+from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import ServiceProcess, Stack, base_env
 
 # Every test here moves money: afterwards, the ledger explains every balance.

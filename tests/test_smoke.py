@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import ROOT, ServiceProcess, base_env, free_port
+from devkit.process import free_port
+from tests.stack import ROOT, ServiceProcess, base_env
 from tests.test_lifecycle import MakeRun, start_make_run
 
 

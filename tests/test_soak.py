@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url
 
-from tests.helpers import ledger_mismatches
+from devkit.database import ledger_mismatches
 from tests.stack import ROOT
 from tests.test_bench import bench_database_url
 
@@ -78,6 +78,14 @@ def test_smoke_soak_reports_every_minute_and_keeps_the_ledger(tmp_path: Path) ->
     assert 0 < report["totals"]["scenario_share"] <= 0.10
     assert report["spans"]["per_request"]
     assert set(report["criteria"]) == set(CRITERIA)
+    # Latency drift is judged on windows of steady minutes; one steady minute is both windows.
+    latency = report["criteria"]["latency"]
+    assert (latency["first_steady_minute"], latency["window_minutes"]) == (2, 1)
+    assert set(latency["flows"]) == FLOWS
+    for flow, drift in latency["flows"].items():
+        assert drift["first_window"]["minutes"] == drift["last_window"]["minutes"] == [2]
+        p95 = report["minutes"][1]["latency_ms"][flow]["p95"]
+        assert drift["first_window"]["median_p95"] == drift["last_window"]["median_p95"] == p95
 
     # The invariant, in the report and in the database itself.
     assert report["criteria"]["ledger"]["passed"], report["criteria"]["ledger"]

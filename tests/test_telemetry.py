@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.otlp_receiver import OtlpReceiver, ReceivedPoint, trace_id_of
+from devkit.process import free_port
 from shared.launch.process import wait_until_ready
-from tests.helpers import TIMEOUT, create_user, trace_id_of
-from tests.otlp_receiver import OtlpReceiver, ReceivedPoint
-from tests.stack import ROOT, ServiceProcess, Stack, base_env, free_port
+from tests.helpers import TIMEOUT, create_user
+from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
 INFO, WARN = 9, 13
 

@@ -26,13 +26,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from devkit.otlp_receiver import OtlpReceiver
+from devkit.process import free_port
 from frontend.trace_files import logs_of_trace, spans_of_trace
 from shared.launch.local import load_environment
 from tests.docs import doc_quote
 from tests.helpers import UI_TIMEOUT_MS, page_at
 from tests.nginx_frontend import start_frontend
-from tests.otlp_receiver import OtlpReceiver
-from tests.stack import ServiceProcess, Stack, base_env, free_port
+from tests.stack import ServiceProcess, Stack, base_env
 
 # "Within a couple of seconds" of the answer, with room for a busy machine.
 WHOLE_TRACE_MS = 6_000

@@ -7,15 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.helpers import TIMEOUT, create_user, trace_id_of
-from tests.otlp_receiver import (
+from devkit.otlp_receiver import (
     CLIENT,
     INTERNAL,
     SERVER,
     STATUS_UNSET,
     OtlpReceiver,
     ReceivedSpan,
+    trace_id_of,
 )
+from tests.helpers import TIMEOUT, create_user
 from tests.stack import Stack
 
 Spans = list[ReceivedSpan]

@@ -15,9 +15,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, make_url, text
 
+from devkit.database import ledger_mismatches
 from shared.init_db import SCHEMA, upgrade_schema
 from tests.conftest import run_init_db
-from tests.helpers import ledger_mismatches
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # (id, name, account, balance) and (user id, product id, name, price): the first release's rows.

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from shared.launch.process import wait_until_quiet
+from devkit.otlp_receiver import OtlpReceiver, ReceivedSpan
+from devkit.process import wait_until_quiet
 from tests.docs import first_code_block
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 Line = tuple[int, str, str, str]  # depth, service, span name, kind

@@ -1,15 +1,13 @@
-"""Start the demo's processes, wait for them, look at them and stop them.
+"""Start the demo's processes, wait for them and stop them.
 
 ``make run`` (``shared.launch.local``), the tests and the bench all do it with these functions:
-start one under gunicorn and wait until it is ready, find a free port, list a gunicorn master's
-workers, stop several at once (SIGTERM, then SIGKILL for stragglers), and wait until a changing
-reading (spans received, say) stops changing.
+start one under gunicorn, wait until it is ready, stop several at once (SIGTERM, then SIGKILL
+for stragglers). What only the tests and the bench need (a free port, a master's workers, their
+memory, waiting for a reading to settle) is ``devkit.process``'s.
 """
 
 from __future__ import annotations
 
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +15,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
 from shared.launch import GUNICORN_CONFIG, ProcessSpec, gunicorn_command
 
 ROOT = Path(__file__).resolve().parents[2]
-Reading = TypeVar("Reading")
 
 
 class NotReady(RuntimeError):
@@ -81,28 +78,6 @@ def wait_until_ready(
         time.sleep(0.1)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def child_pids(pid: int) -> list[int]:
-    """The direct children of ``pid`` (a gunicorn master's: its workers), from ``/proc``."""
-    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def resident_kib(pid: int) -> int:
-    """The resident memory of ``pid``, in KiB (0 once it has exited)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return 0
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    return int(match[1]) if match else 0
-
-
 def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout_s: float) -> None:
     """SIGTERM them all (graceful: in-flight requests finish), then SIGKILL what is left after
     ``timeout_s``."""
@@ -117,29 +92,3 @@ def stop_processes(processes: Iterable[subprocess.Popen[bytes]], timeout_s: floa
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_until_quiet(
-    read: Callable[[], Reading],
-    quiet_s: float,
-    *,
-    min_wait_s: float = 0.0,
-    timeout_s: float = 60.0,
-    ready: Callable[[Reading], bool] = lambda _: True,
-) -> Reading:
-    """Poll ``read()`` until it has not changed for ``quiet_s`` (and ``ready`` holds for it, and
-    ``min_wait_s`` has passed); the reading then, or the last one after ``timeout_s``."""
-    started = time.monotonic()
-    last, since = read(), started
-    while time.monotonic() < started + timeout_s:
-        time.sleep(0.1)
-        now = read()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif (
-            ready(now)
-            and time.monotonic() - since >= quiet_s
-            and time.monotonic() - started >= min_wait_s
-        ):
-            break
-    return last

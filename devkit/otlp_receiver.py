@@ -1,8 +1,17 @@
-"""A real OTLP receiver the services export to during the tests.
+"""The OTLP receiver the services export to in the tests and under the bench.
 
-It takes all three signals -- traces, logs and metrics -- over OTLP/gRPC on ``endpoint`` and over
-OTLP/HTTP with protobuf bodies (``POST /v1/traces``, ``/v1/logs``, ``/v1/metrics``) on
-``http_endpoint``, decodes them into flat frozen records and lets tests wait for what they expect.
+It takes all three signals -- traces, logs and metrics -- in one of two modes:
+
+- recording (the tests'): over OTLP/gRPC on ``endpoint`` and over OTLP/HTTP with protobuf
+  bodies (``POST /v1/traces``, ``/v1/logs``, ``/v1/metrics``) on ``http_endpoint``; it decodes
+  them into flat frozen records, notes how each export came (transport, headers, compression)
+  and lets tests wait for what they expect;
+- counting only (``make bench``'s and ``make soak``'s, cheap enough to sit under a benchmark):
+  OTLP/gRPC only, and nothing is decoded beyond the lengths of the repeated fields, unless asked
+  to count spans per trace id too (``by_trace``: the soak learns how many spans each kind of
+  request makes that way).
+
+Both count spans, log records and metric data points (``counts()``).
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import gzip
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -23,6 +33,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
+from requests import Response
+
+from devkit.process import wait_until_quiet
 
 SERVER = trace_pb2.Span.SpanKind.SPAN_KIND_SERVER
 CLIENT = trace_pb2.Span.SpanKind.SPAN_KIND_CLIENT
@@ -31,6 +44,15 @@ STATUS_UNSET = trace_pb2.Status.StatusCode.STATUS_CODE_UNSET
 STATUS_ERROR = trace_pb2.Status.StatusCode.STATUS_CODE_ERROR
 
 T = TypeVar("T")
+
+
+def trace_id_of(reply: Response) -> str:
+    """The trace id a service's reply names in its W3C ``traceresponse`` header
+    (``00-<trace>-<span>-<flags>``): where to look for its spans."""
+    header = reply.headers["traceresponse"]
+    version, trace_id, span_id, flags = header.split("-")
+    assert version == "00" and len(trace_id) == 32 and len(span_id) == 16, header
+    return trace_id
 
 
 def _value(value: AnyValue) -> Any:
@@ -215,13 +237,49 @@ def _received_points(
     return received
 
 
+def _count_spans(request: trace_service_pb2.ExportTraceServiceRequest) -> int:
+    return sum(len(scope.spans) for rs in request.resource_spans for scope in rs.scope_spans)
+
+
+def _count_log_records(request: logs_service_pb2.ExportLogsServiceRequest) -> int:
+    return sum(len(scope.log_records) for rl in request.resource_logs for scope in rl.scope_logs)
+
+
+def _count_points(request: metrics_service_pb2.ExportMetricsServiceRequest) -> int:
+    n = 0
+    for resource_metrics in request.resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                kind = metric.WhichOneof("data")
+                if kind:
+                    n += len(getattr(metric, kind).data_points)
+    return n
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a receiver got so far."""
+
+    spans: int = 0
+    log_records: int = 0
+    metric_points: int = 0
+
+    def __sub__(self, other: Counts) -> Counts:
+        return Counts(
+            self.spans - other.spans,
+            self.log_records - other.log_records,
+            self.metric_points - other.metric_points,
+        )
+
+
 @dataclass(frozen=True)
 class _Signal:
-    """How one OTLP signal is decoded, answered and served over gRPC."""
+    """How one OTLP signal is counted, decoded, answered and served over gRPC."""
 
     name: str
     request: Any
     response: Any
+    count: Callable[[Any], int]
     decode: Callable[[Any], list[Any]]
     servicer: Any
     register: Callable[[Any, grpc.Server], None]
@@ -234,6 +292,7 @@ _SIGNALS = {
             "traces",
             trace_service_pb2.ExportTraceServiceRequest,
             trace_service_pb2.ExportTraceServiceResponse,
+            _count_spans,
             _received_spans,
             trace_service_pb2_grpc.TraceServiceServicer,
             trace_service_pb2_grpc.add_TraceServiceServicer_to_server,
@@ -242,6 +301,7 @@ _SIGNALS = {
             "logs",
             logs_service_pb2.ExportLogsServiceRequest,
             logs_service_pb2.ExportLogsServiceResponse,
+            _count_log_records,
             _received_logs,
             logs_service_pb2_grpc.LogsServiceServicer,
             logs_service_pb2_grpc.add_LogsServiceServicer_to_server,
@@ -250,6 +310,7 @@ _SIGNALS = {
             "metrics",
             metrics_service_pb2.ExportMetricsServiceRequest,
             metrics_service_pb2.ExportMetricsServiceResponse,
+            _count_points,
             _received_points,
             metrics_service_pb2_grpc.MetricsServiceServicer,
             metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server,
@@ -261,11 +322,11 @@ _SIGNALS = {
 _HTTP_PATHS = {f"/v1/{name}": signal for name, signal in _SIGNALS.items()}
 
 
-def _grpc_servicer(receiver: OtlpReceiver, signal: _Signal) -> Any:
-    """An instance of ``signal``'s generated servicer whose ``Export`` hands to ``receiver``."""
+def _grpc_servicer(take: Callable[[_Signal, Any], None], signal: _Signal) -> Any:
+    """An instance of ``signal``'s generated servicer whose ``Export`` hands to ``take``."""
 
     def Export(self: Any, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method
-        receiver._export("grpc", signal, request)
+        take(signal, request)
         return signal.response()
 
     return type(f"_{signal.name.title()}Service", (signal.servicer,), {"Export": Export})()
@@ -293,7 +354,7 @@ def _http_handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
                 self.send_error(400, f"undecodable OTLP {signal.name} body: {error}")
                 return
             headers = {k.lower(): v for k, v in self.headers.items()}
-            receiver._export("http", signal, export, headers)
+            receiver._record(signal, export, "http", headers)
             reply = signal.response().SerializeToString()
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
@@ -308,39 +369,78 @@ def _http_handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
 
 
 class OtlpReceiver:
-    """Collects every span, log record and metric point exported to ``endpoint`` (OTLP/gRPC) or
-    ``http_endpoint`` (OTLP/HTTP) and lets tests wait for what they expect.
+    """Takes every span, log record and metric point exported to ``endpoint`` (OTLP/gRPC) and,
+    unless ``counting_only``, to ``http_endpoint`` (OTLP/HTTP).
 
-    ``received_via`` lists ``(transport, signal)`` for every export request, in arrival order,
-    e.g. ``("grpc", "logs")`` or ``("http", "metrics")``; ``http_headers`` the lower-cased headers
-    of every OTLP/HTTP export request, whatever its signal.
+    Recording (the default), tests wait for what they expect (``wait_for``...) and read it
+    (``spans``, ``logs``, ``points``); ``received_via`` lists ``(transport, signal)`` for every
+    export request, in arrival order, e.g. ``("grpc", "logs")`` or ``("http", "metrics")``;
+    ``http_headers`` the lower-cased headers of every OTLP/HTTP export request, whatever its
+    signal. ``counting_only``: nothing but ``counts()`` and, with ``by_trace``, ``spans_of()``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, counting_only: bool = False, by_trace: bool = False) -> None:
+        if by_trace and not counting_only:
+            raise ValueError("by_trace counts without recording; a recording receiver has spans()")
+        self.counting_only = counting_only
+        self._counted = dict.fromkeys(_SIGNALS, 0)
+        # Spans per trace id (16 raw bytes), when asked for.
+        self._by_trace: Counter[bytes] | None = Counter() if by_trace else None
         self._received: dict[str, list[Any]] = {name: [] for name in _SIGNALS}
         self.http_headers: list[dict[str, str]] = []
         self.received_via: list[tuple[str, str]] = []
         self._changed = threading.Condition()
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        take = self._count if counting_only else self._record
+        # The bench's receiver keeps the four threads it was measured with.
+        threads = 4 if counting_only else 8
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
         for signal in _SIGNALS.values():
-            signal.register(_grpc_servicer(self, signal), self._server)
+            signal.register(_grpc_servicer(take, signal), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(self))
-        self.http_endpoint = f"http://127.0.0.1:{self._http.server_address[1]}"
+        self._http = (
+            None if counting_only else ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(self))
+        )
+
+    @property
+    def http_endpoint(self) -> str:
+        if self._http is None:
+            raise RuntimeError("a counting-only receiver takes OTLP/gRPC only")
+        return f"http://127.0.0.1:{self._http.server_address[1]}"
 
     def start(self) -> OtlpReceiver:
         self._server.start()
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        if self._http is not None:
+            threading.Thread(target=self._http.serve_forever, daemon=True).start()
         return self
 
     def stop(self) -> None:
         self._server.stop(grace=None)
-        self._http.shutdown()
-        self._http.server_close()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
 
-    def _export(
-        self, transport: str, signal: _Signal, request: Any, headers: dict[str, str] | None = None
+    def _count(self, signal: _Signal, request: Any) -> None:
+        """The counting-only receiver's whole work: the lengths of the repeated fields (and each
+        span's trace id, with ``by_trace``)."""
+        n = signal.count(request)
+        traces = self._by_trace
+        with self._changed:
+            self._counted[signal.name] += n
+            if traces is not None and signal.name == "traces":
+                traces.update(
+                    span.trace_id
+                    for rs in request.resource_spans
+                    for scope in rs.scope_spans
+                    for span in scope.spans
+                )
+
+    def _record(
+        self,
+        signal: _Signal,
+        request: Any,
+        transport: str = "grpc",
+        headers: dict[str, str] | None = None,
     ) -> None:
         items = signal.decode(request)
         with self._changed:
@@ -348,15 +448,35 @@ class OtlpReceiver:
                 self.http_headers.append(headers)
             self.received_via.append((transport, signal.name))
             self._received[signal.name].extend(items)
+            self._counted[signal.name] += len(items)
             self._changed.notify_all()
+
+    def _recorded(self, signal: str) -> list[Any]:
+        """What was recorded of ``signal``; the caller holds ``_changed``."""
+        if self.counting_only:
+            raise RuntimeError("this receiver only counts (counting_only=True)")
+        return self._received[signal]
+
+    def counts(self) -> Counts:
+        with self._changed:
+            counted = self._counted
+            return Counts(counted["traces"], counted["logs"], counted["metrics"])
+
+    def spans_of(self, trace_id: str) -> int:
+        """The spans received so far of the trace ``trace_id`` (32 hex digits); needs
+        ``by_trace``."""
+        if self._by_trace is None:
+            raise RuntimeError("this receiver does not count spans per trace (by_trace=False)")
+        with self._changed:
+            return self._by_trace[bytes.fromhex(trace_id)]
 
     def spans(self) -> list[ReceivedSpan]:
         with self._changed:
-            return list(self._received["traces"])
+            return list(self._recorded("traces"))
 
     def logs(self) -> list[ReceivedLog]:
         with self._changed:
-            return list(self._received["logs"])
+            return list(self._recorded("logs"))
 
     def points(self) -> list[ReceivedPoint]:
         """Every metric data point received so far, in arrival order.
@@ -366,7 +486,7 @@ class OtlpReceiver:
         current value, pick its newest point (the largest ``time_ns``) yourself.
         """
         with self._changed:
-            return list(self._received["metrics"])
+            return list(self._recorded("metrics"))
 
     def _wait(
         self,
@@ -380,7 +500,7 @@ class OtlpReceiver:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                chosen: list[T] = [item for item in self._received[signal] if select(item)]
+                chosen: list[T] = [item for item in self._recorded(signal) if select(item)]
                 if predicate(chosen):
                     return chosen
                 remaining = deadline - time.monotonic()
@@ -432,3 +552,18 @@ class OtlpReceiver:
         return self._wait(
             "metrics", predicate, select, timeout, lambda p: f"{p.service}:{p.name}", distinct=True
         )
+
+
+def settle(receivers: Iterable[OtlpReceiver], min_wait_s: float, quiet_s: float) -> list[Counts]:
+    """Wait ``min_wait_s``, then until no span or log record reached any of ``receivers`` for
+    ``quiet_s``; return each receiver's counts then.
+
+    Metric points are left out: the periodic reader exports them all the time, load or not.
+    """
+    receivers = list(receivers)
+    wait_until_quiet(
+        lambda: [(c.spans, c.log_records) for c in (r.counts() for r in receivers)],
+        quiet_s,
+        min_wait_s=min_wait_s,
+    )
+    return [r.counts() for r in receivers]
