@@ -278,7 +278,12 @@ def start_locust(args: argparse.Namespace, frontend_url: str, requests_file: Pat
     }
     command = [sys.executable, "-m", "locust", "--locustfile", str(LOCUSTFILE), "--headless"]
     command += ["--users", str(args.users), "--spawn-rate", str(args.users)]
-    command += ["--run-time", f"{args.minutes * 60}s", "--stop-timeout", str(LOCUST_STOP_TIMEOUT_S)]
+    command += [
+        "--run-time",
+        f"{args.minutes * args.minute_seconds}s",
+        "--stop-timeout",
+        str(LOCUST_STOP_TIMEOUT_S),
+    ]
     command += ["--host", frontend_url, "--only-summary"]
     with open(args.log_dir / "locust.log", "ab") as log:
         return subprocess.Popen(
@@ -562,6 +567,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--warmup-minutes", type=int, default=5, help="(5)")
     parser.add_argument(
+        "--minute-seconds",
+        type=int,
+        default=60,
+        help="how long each record's minute lasts (60; the smoke test shortens it)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("SOAK_DATABASE_URL", DEFAULT_DATABASE),
         help="MySQL URL; its database is created, then reset",
@@ -625,12 +636,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes = []
         for minute in range(1, args.minutes):
             try:
-                locust.wait(max(0.0, started + 60 * minute - time.monotonic()))
+                locust.wait(max(0.0, started + args.minute_seconds * minute - time.monotonic()))
                 raise SystemExit(f"Locust exited early ({locust.returncode}): see locust.log")
             except subprocess.TimeoutExpired:
                 minutes.append(recorder.sample(minute))
                 print_minute(minutes[-1], args.minutes)
-        locust_exit = locust.wait(60 + LOCUST_STOP_TIMEOUT_S + 120)
+        locust_exit = locust.wait(args.minute_seconds + LOCUST_STOP_TIMEOUT_S + 120)
         # The last requests, then every span they make: a lost response's first answer ends
         # HTTP_READ_TIMEOUT and more after its request started.
         recorder.read()

@@ -21,6 +21,29 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.stack import ROOT, Stack, base_env
 
 BACKENDS = ["sqlite", "mysql"]
+FRONTENDS = ["python-server", "nginx"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_databases: run on MySQL too (the database is the point of the test)"
+    )
+    config.addinivalue_line(
+        "markers", "both_frontends: run behind nginx too (the proxy is the point of the test)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """SQLite alone, and `make run`'s Python server alone, unless a test is marked as being
+    about the database (``both_databases``) or about the proxy (``both_frontends``)."""
+    if "database_url" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_databases") is not None
+        backends = BACKENDS if both else BACKENDS[:1]
+        metafunc.parametrize("database_url", backends, indirect=True, scope="session")
+    if "frontend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_frontends") is not None
+        kinds = FRONTENDS if both else FRONTENDS[:1]
+        metafunc.parametrize("frontend", kinds, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +89,10 @@ def run_init_db(database_url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """An empty database of each backend, initialised by ``init-db``."""
+    """An empty database of the backend the test is parametrized with (see
+    ``pytest_generate_tests``), initialised by ``init-db``."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'demo.sqlite3'}"
     else:
@@ -93,9 +117,18 @@ def db(database_url: str) -> Iterator[Engine]:
 def stack(
     database_url: str, receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """users, payment and order under gunicorn, exporting over OTLP/gRPC to ``receiver``."""
+    """users, payment and order under gunicorn, exporting over OTLP/gRPC to ``receiver``.
+
+    Two workers each, as in `make run`: many tests share this stack, and some are about workers
+    (each exports its own series, concurrent requests on separate connections). A stack a
+    test starts for itself has one (``base_env``).
+    """
     log_dir = tmp_path_factory.mktemp("logs")
-    env = base_env(DATABASE_URL=database_url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        WEB_CONCURRENCY="2",
+    )
     running = Stack.start(log_dir, env)
     yield running
     running.stop()

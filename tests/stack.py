@@ -31,7 +31,8 @@ def base_env(**overrides: str) -> dict[str, str]:
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "OTEL_BLRP_SCHEDULE_DELAY": "100",
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "WEB_CONCURRENCY": "2",
+            # One worker: a test about workers asks for more.
+            "WEB_CONCURRENCY": "1",
             "GUNICORN_THREADS": "4",
             "GRACEFUL_TIMEOUT": "10",
         }

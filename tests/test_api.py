@@ -6,6 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import Engine
 
@@ -13,6 +14,9 @@ from order.models import SEED_PRODUCTS
 from tests.conftest import run_init_db
 from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import ServiceProcess, Stack, base_env
+
+# The API on both databases: their SQL, types and errors differ.
+pytestmark = pytest.mark.both_databases
 
 
 def test_create_get_and_credit_a_user(stack: Stack, http: requests.Session, db: Engine) -> None:

@@ -12,7 +12,11 @@ from tests.helpers import TIMEOUT, balance_of, create_user, orders_of
 from tests.stack import Stack
 
 # Every test here moves money: afterwards, the ledger explains every balance.
-pytestmark = pytest.mark.usefixtures("balances_match_the_ledger")
+# Concurrency on both databases: they lock differently.
+pytestmark = [
+    pytest.mark.both_databases,
+    pytest.mark.usefixtures("balances_match_the_ledger"),
+]
 
 CONCURRENT_ORDERS = 60
 AFFORDABLE = 7

@@ -52,7 +52,7 @@ QUOTED_UUID = re.compile(r'^"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]
 HISTORY_SIZE = 5
 
 
-@pytest.fixture(scope="session", params=["python-server", "nginx"])
+@pytest.fixture(scope="session")
 def frontend(
     request: pytest.FixtureRequest,
     stack: Stack,
@@ -151,6 +151,8 @@ def _document_load(page: Page, receiver: OtlpReceiver) -> ReceivedSpan:
     return load
 
 
+@pytest.mark.both_databases
+@pytest.mark.both_frontends
 def test_click_through_create_transfer_order_is_one_trace_per_click(
     page: Page, receiver: OtlpReceiver, database_url: str, tmp_path: Path
 ) -> None:
@@ -307,6 +309,7 @@ def test_transfer_amount_is_typed_in_dollars_and_sent_in_cents(page: Page) -> No
     expect(page.locator("#balance")).to_have_text("$12.50")
 
 
+@pytest.mark.both_frontends
 def test_page_load_answers_no_404_and_names_its_icon(
     browser: Browser, frontend: ServiceProcess | NginxFrontend
 ) -> None:

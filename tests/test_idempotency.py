@@ -23,7 +23,11 @@ from tests.stack import Stack, base_env
 from users.models import CreditRecord
 
 # Every test here moves money: afterwards, the ledger explains every balance.
-pytestmark = pytest.mark.usefixtures("balances_match_the_ledger")
+# Idempotency on both databases: the key is kept in the same transaction as the effect.
+pytestmark = [
+    pytest.mark.both_databases,
+    pytest.mark.usefixtures("balances_match_the_ledger"),
+]
 
 CONCURRENT = 50
 REPLAYED = "Idempotent-Replayed"

@@ -28,6 +28,7 @@ from tests.stack import ROOT, ServiceProcess, base_env
 QUICK_EXIT_S = 8.0
 
 
+@pytest.mark.both_databases
 def test_init_db_is_idempotent(database_url: str, db: Engine) -> None:
     again = run_init_db(database_url)
     assert again.returncode == 0, again.stderr

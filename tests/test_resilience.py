@@ -221,6 +221,7 @@ def test_collector_outage_keeps_latency_memory_and_shutdown_in_bounds(
         hole.close()
 
 
+@pytest.mark.both_databases
 def test_users_dying_mid_request_every_client_gets_an_answer_and_money_is_conserved(
     database_url: str, receiver: OtlpReceiver, tmp_path: Path, db: Engine, http: requests.Session
 ) -> None:

@@ -62,6 +62,7 @@ def whole_order_trace(receiver: OtlpReceiver, trace_id: str) -> Spans:
     )
 
 
+@pytest.mark.both_databases
 def test_slow_db_is_a_long_sql_span_inside_insert_order(
     stack: Stack, http: requests.Session, receiver: OtlpReceiver, db: Engine
 ) -> None:
@@ -90,6 +91,7 @@ def test_slow_db_is_a_long_sql_span_inside_insert_order(
     assert not any("app.scenario" in s.attributes for s in normal)
 
 
+@pytest.mark.both_databases
 def test_payment_failure_starts_in_the_users_service_and_writes_nothing(
     stack: Stack, http: requests.Session, receiver: OtlpReceiver, db: Engine
 ) -> None:
@@ -147,6 +149,7 @@ def test_users_latency_is_a_long_client_span_around_a_short_server_span(
     assert balance_of(db, user["id"]) == 5_000 - 1200
 
 
+@pytest.mark.both_databases
 def test_lock_contention_queues_concurrent_orders_on_the_row_lock(
     stack: Stack, http: requests.Session, receiver: OtlpReceiver, db: Engine
 ) -> None:

@@ -57,7 +57,11 @@ def own_receiver() -> Iterator[OtlpReceiver]:
 @pytest.fixture
 def metered_stack(database_url: str, own_receiver: OtlpReceiver, tmp_path: Path) -> Iterator[Stack]:
     """A fresh stack whose counters start at zero, exporting to ``own_receiver``."""
-    env = base_env(DATABASE_URL=database_url, OTEL_EXPORTER_OTLP_ENDPOINT=own_receiver.endpoint)
+    env = base_env(
+        DATABASE_URL=database_url,
+        OTEL_EXPORTER_OTLP_ENDPOINT=own_receiver.endpoint,
+        WEB_CONCURRENCY="2",  # a test here is about every worker's own series
+    )
     running = Stack.start(tmp_path, env)
     yield running
     running.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from devkit.otlp_receiver import (
@@ -50,6 +51,7 @@ def describe(spans: Spans) -> str:
     return "; ".join(f"{s.service}:{s.name}({s.span_id}<-{s.parent_span_id or '-'})" for s in spans)
 
 
+@pytest.mark.both_databases
 def test_one_order_is_one_trace_from_order_through_users_down_to_sql(
     stack: Stack, http: requests.Session, receiver: OtlpReceiver
 ) -> None:
@@ -99,6 +101,7 @@ def test_one_order_is_one_trace_from_order_through_users_down_to_sql(
     assert {s.service for s in spans} == {"order-service", "user-service"}
 
 
+@pytest.mark.both_databases
 def test_transfer_trace_goes_payment_to_users_to_sql(
     stack: Stack, http: requests.Session, receiver: OtlpReceiver
 ) -> None:

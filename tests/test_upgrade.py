@@ -19,6 +19,9 @@ from devkit.database import ledger_mismatches
 from shared.init_db import SCHEMA, upgrade_schema
 from tests.conftest import run_init_db
 
+# Upgrades on both databases: each has its own DDL.
+pytestmark = pytest.mark.both_databases
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # (id, name, account, balance) and (user id, product id, name, price): the first release's rows.
 USERS = [(1, "Ann", "a-1", 7_600), (2, "Bob", "b-2", 0), (3, "Cy", "c-3", 0), (4, "Di", "d-4", 250)]
