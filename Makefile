@@ -13,6 +13,9 @@ LOAD_HOST ?= http://localhost:5000
 LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := loadgen/locustfile.py
+# The end-to-end modules run on this many pytest-xdist workers (0: one at a time). Much of
+# their time is waiting on processes, so three keep two cores busy.
+TEST_WORKERS ?= 3
 
 .PHONY: run test test-unit screenshots load bench soak lint typecheck format lock clean test-tools bundle
 
@@ -28,7 +31,8 @@ test: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	$(PY) -m mypy
 	@$(MAKE) --no-print-directory test-tools
-	$(PY) -m pytest tests --ignore=tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests --ignore=tests/unit -n $(TEST_WORKERS) --dist loadfile --durations=15 \
+		$(PYTEST_ARGS)
 
 # The pictures in docs/ (docs/*.png), taken from the real demo in headless Chromium.
 screenshots: $(STAMP) test-tools

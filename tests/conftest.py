@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Browser, sync_playwright
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from devkit.database import ledger_mismatches
@@ -60,15 +60,26 @@ def _mysql_url() -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must run the MySQL tests: TEST_DATABASE_URL is not set")
         pytest.skip("TEST_DATABASE_URL is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
-    engine = create_engine(url)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    server = create_engine(make_url(url).set(database=""))
     try:
-        with engine.connect() as connection:
+        with server.connect() as connection:
             connection.execute(text("SELECT 1"))
+            if worker:  # each parallel worker gets a database of its own: <name>_gw0, ...
+                url = worker_database(url, worker)
+                name = make_url(url).database
+                connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
     except OperationalError as exc:
         pytest.fail(f"TEST_DATABASE_URL is set but MySQL is unreachable: {exc.orig}")
     finally:
-        engine.dispose()
+        server.dispose()
     return url
+
+
+def worker_database(url: str, worker: str) -> str:
+    """``url`` with ``_<worker>`` added to its database's name."""
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""``make soak``'s smoke run, for real: the demo on MySQL under Locust's shoppers for two short "minutes" (20 s each).
+"""``make soak``'s smoke run, for real: the demo on MySQL under Locust's shoppers for two short
+"minutes" (20 s each).
 
 Only the report's shape is checked (a record per minute with every figure, the four criteria,
 the plot), that money is where the ledger says, and that nothing is left running: never a
