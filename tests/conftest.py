@@ -33,6 +33,30 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# The longest modules (their summed durations in a run), started first: on parallel workers a
+# long module left to the end would run alone while the other workers wait.
+LONGEST_FIRST = [
+    "test_frontend",
+    "test_trace_view",
+    "test_fuzz",
+    "test_lifecycle",
+    "test_bench",
+    "test_resilience",
+    "test_export_problems",
+    "test_soak",
+    "test_idempotency",
+    "test_telemetry",
+    "test_nginx_resolve",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first; each module's own order (and so its grouping of the
+    session's parametrized fixtures) is kept."""
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """SQLite alone, and `make run`'s Python server alone, unless a test is marked as being
     about the database (``both_databases``) or about the proxy (``both_frontends``)."""
