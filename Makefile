@@ -13,9 +13,9 @@ LOAD_HOST ?= http://localhost:5000
 LOAD_USERS ?= 10
 LOAD_TIME ?= 60s
 LOCUSTFILE := loadgen/locustfile.py
-# The end-to-end modules run on this many pytest-xdist workers (0: one at a time). Much of
-# their time is waiting on processes, so three keep two cores busy.
-TEST_WORKERS ?= 3
+# The test modules run on this many pytest-xdist workers (0: one at a time). Much of the
+# end-to-end tests' time is waiting on processes, so four keep two cores busy.
+TEST_WORKERS ?= 4
 
 .PHONY: run test test-unit screenshots load bench soak lint typecheck format lock clean test-tools bundle
 
@@ -23,16 +23,15 @@ TEST_WORKERS ?= 3
 run: $(RUNTIME) .env
 	$(PY) -m shared.launch.local
 
-# Lint, the fast unit tests (seconds: no process, no network), types, then the end-to-end tests
-# (real gunicorn services, MariaDB and SQLite, an OTLP receiver, Chromium).
+# Lint, types, then every test on parallel workers: the fast unit tests (no process, no network)
+# and the end-to-end tests (real gunicorn services, MariaDB and SQLite, an OTLP receiver,
+# Chromium). It ends with the 15 slowest steps.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 	$(PY) -m mypy
 	@$(MAKE) --no-print-directory test-tools
-	$(PY) -m pytest tests --ignore=tests/unit -n $(TEST_WORKERS) --dist loadfile --durations=15 \
-		$(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The pictures in docs/ (docs/*.png), taken from the real demo in headless Chromium.
 screenshots: $(STAMP) test-tools

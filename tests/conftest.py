@@ -36,14 +36,14 @@ def pytest_configure(config: pytest.Config) -> None:
 # The longest modules (their summed durations in a run), started first: on parallel workers a
 # long module left to the end would run alone while the other workers wait.
 LONGEST_FIRST = [
+    "test_bench",  # one test of a minute or more (its own virtualenv on a fresh clone)
+    "test_soak",  # one test of a minute
     "test_frontend",
     "test_trace_view",
     "test_fuzz",
     "test_lifecycle",
-    "test_bench",
     "test_resilience",
     "test_export_problems",
-    "test_soak",
     "test_idempotency",
     "test_telemetry",
     "test_nginx_resolve",
