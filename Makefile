@@ -31,7 +31,8 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	@$(MAKE) --no-print-directory test-tools
-	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
+		$(PYTEST_ARGS)
 
 # The pictures in docs/ (docs/*.png), taken from the real demo in headless Chromium.
 screenshots: $(STAMP) test-tools

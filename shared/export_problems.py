@@ -168,6 +168,13 @@ class ExportProblems(logging.Filter):
         self._said: dict[tuple[str, str], tuple[str, float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Decided once per record: with several terminal handlers, each asks about the same one.
+        decided = record.__dict__.get("export_problems_pass")
+        if decided is None:
+            decided = record.__dict__["export_problems_pass"] = self._passes(record)
+        return bool(decided)
+
+    def _passes(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("opentelemetry"):
             return True
         failure = _failure(record) if record.name in EXPORTER_LOGGERS else None

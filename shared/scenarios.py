@@ -11,10 +11,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from flask import current_app, has_app_context
 from opentelemetry import baggage
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -22,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BAGGAGE_KEY",
     "Scenario",
-    "ScenarioSpanProcessor",
     "is_active",
     "requested_scenario",
     "scenario_in",
@@ -65,11 +62,17 @@ def scenario_in(ctx: Context | None = None) -> Scenario | None:
     requested = requested_scenario(ctx)
     if requested is not None:
         return requested
+    # Flask is imported here, when a request asks, not when this module is: the settings import
+    # Scenario, and every gunicorn master reads its settings without loading Flask.
+    from flask import has_app_context
+
     return app_settings().default_scenario if has_app_context() else None
 
 
 def app_settings() -> Settings:
     """The settings of the app serving this request."""
+    from flask import current_app  # when a request asks (see scenario_in)
+
     settings: Settings = current_app.extensions["settings"]
     return settings
 
@@ -77,20 +80,3 @@ def app_settings() -> Settings:
 def is_active(scenario: Scenario) -> bool:
     """Whether the request being served asked for ``scenario`` (or it is the default)."""
     return scenario_in() is scenario
-
-
-class ScenarioSpanProcessor(SpanProcessor):
-    """Puts ``app.scenario`` on every span started under a scenario, so traces can be filtered.
-
-    Not the contrib ``BaggageSpanProcessor``: it copies raw baggage entries under their own key
-    (``demo.scenario``), unknown names included, and cannot label the configured default scenario
-    of a request that carries no baggage. This one labels exactly the scenario that applies.
-    """
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        scenario = scenario_in(parent_context)
-        if scenario is not None:
-            span.set_attribute(SPAN_ATTRIBUTE, scenario.value)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        pass

@@ -27,15 +27,17 @@ import time
 from collections.abc import Mapping, MutableMapping
 
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.auto_instrumentation import initialize
 from opentelemetry.instrumentation.propagators import (
     TraceResponsePropagator,
     set_global_response_propagator,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
 from shared.export_problems import ExportProblems, destinations, say_where_signals_go
+from shared.scenarios import SPAN_ATTRIBUTE, scenario_in
 from shared.settings import Settings
 
 # Terminal log lines carry the trace and span ids (the logging instrumentation adds them to
@@ -91,10 +93,6 @@ def start_telemetry(env: MutableMapping[str, str] | None = None) -> None:
     initialize(swallow_exceptions=False)
     configure_logging(env, settings)
     say_where_signals_go(env)
-    # Imported after initialize(): nothing of the app (flask.Flask, sqlalchemy.create_engine)
-    # may be bound before the instrumentations have patched it.
-    from shared.scenarios import ScenarioSpanProcessor
-
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.add_span_processor(ScenarioSpanProcessor())
@@ -192,3 +190,20 @@ def configure_logging(env: Mapping[str, str], settings: Settings) -> None:
         else:
             handler.addFilter(not_while_exporting)
     root.setLevel((env.get("OTEL_PYTHON_LOG_LEVEL") or settings.log_level).upper())
+
+
+class ScenarioSpanProcessor(SpanProcessor):
+    """Puts ``app.scenario`` on every span started under a scenario, so traces can be filtered.
+
+    Not the contrib ``BaggageSpanProcessor``: it copies raw baggage entries under their own key
+    (``demo.scenario``), unknown names included, and cannot label the configured default scenario
+    of a request that carries no baggage. This one labels exactly the scenario that applies.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        scenario = scenario_in(parent_context)
+        if scenario is not None:
+            span.set_attribute(SPAN_ATTRIBUTE, scenario.value)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass

@@ -42,10 +42,10 @@ def test_init_db_is_idempotent(database_url: str, db: Engine) -> None:
 def test_concurrent_init_db_runs_on_a_fresh_mysql_database_all_succeed(mysql_url: str) -> None:
     """Several pods' init containers may start at once: the named lock keeps them apart."""
     admin = create_engine(mysql_url)
-    fresh = "tracing_demo_init_race"
+    fresh = f"{admin.url.database}_init_race"  # beside the worker's own database
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {fresh}"))
-        connection.execute(text(f"CREATE DATABASE {fresh}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS `{fresh}`"))
+        connection.execute(text(f"CREATE DATABASE `{fresh}`"))
     fresh_url = admin.url.set(database=fresh).render_as_string(hide_password=False)
     try:
         runs = [
@@ -69,7 +69,7 @@ def test_concurrent_init_db_runs_on_a_fresh_mysql_database_all_succeed(mysql_url
         assert count == len(SEED_PRODUCTS)
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {fresh}"))
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{fresh}`"))
         admin.dispose()
 
 
@@ -135,9 +135,9 @@ def test_a_failing_collector_does_not_flood_the_log(database_url: str, tmp_path:
         users.stop()
         peer.close()
     lines = users.log().splitlines()
-    # One line per signal and worker (2 x 3), said by the project instead of the exporters.
+    # One line per signal (one worker), said by the project instead of the exporters.
     said = [line for line in lines if "[telemetry]" in line and " export to " in line]
-    assert 1 <= len(said) <= 6, "\n".join(said)
+    assert 1 <= len(said) <= 3, "\n".join(said)
     assert not [line for line in lines if "opentelemetry.exporter" in line], "\n".join(lines)
 
 

@@ -39,10 +39,11 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         url = f"sqlite:///{tmp_path / 'first-release.sqlite3'}"
     else:
         server = make_url(request.getfixturevalue("mysql_url"))
-        url = server.set(database="upgrade_test").render_as_string(hide_password=False)
+        name = f"{server.database}_upgrade"  # beside the worker's own database, never shared
+        url = server.set(database=name).render_as_string(hide_password=False)
         with create_engine(server).begin() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS upgrade_test"))
-            connection.execute(text("CREATE DATABASE upgrade_test"))
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+            connection.execute(text(f"CREATE DATABASE `{name}`"))
     engine = create_engine(url)
     yield engine
     engine.dispose()

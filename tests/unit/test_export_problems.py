@@ -176,3 +176,28 @@ def test_other_opentelemetry_lines_pass_once_per_interval() -> None:
     assert [passes(queue, "Queue full, dropping %s.") for _ in range(3)] == [True, False, False]
     assert passes(queue, "Exception while exporting %s.")  # another message: said too
     assert all(passes("users.routes", "credited %s") for _ in range(3))  # not OpenTelemetry's
+
+
+def test_each_record_is_decided_once_whatever_the_number_of_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The filter sits on every terminal handler: a second handler sees what the first let
+    through, and a failure is said once, not once per handler."""
+    caplog.set_level(logging.INFO, logger="telemetry")
+    problems = ExportProblems(destinations({}), interval_s=3600)
+    other = logging.LogRecord(
+        "opentelemetry.sdk._shared_internal", logging.WARNING, __file__, 1, "Queue full", (), None
+    )
+    assert [problems.filter(other) for _handler in range(2)] == [True, True]
+    failure = logging.LogRecord(
+        EXPORTER_LOGGERS[0],
+        logging.ERROR,
+        __file__,
+        1,
+        "Failed to export %s to %s, error code: %s, error details: %s",
+        ("traces", "localhost:4317", "StatusCode.UNAVAILABLE", "Connection refused"),
+        None,
+    )
+    assert [problems.filter(failure) for _handler in range(2)] == [False, False]
+    (line,) = telemetry_lines(caplog)
+    assert "failed: refused." in line

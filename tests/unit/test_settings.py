@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -174,3 +176,20 @@ def test_each_command_stops_on_a_bad_variable_with_one_line(
     assert stopped.value.code == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("configuration error: WEB_CONCURRENCY:")
+
+
+def test_a_gunicorn_master_reads_its_settings_without_flask_or_the_sdk() -> None:
+    """The master imports its settings (and so the scenarios' names) before any fork: Flask and
+    the OpenTelemetry SDK load in the workers only, after the distro has instrumented."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, shared.launch.gunicorn_conf; "
+            "print(sorted(m for m in sys.modules if m.startswith(('flask', 'opentelemetry.sdk'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
