@@ -17,7 +17,8 @@ LOCUSTFILE := loadgen/locustfile.py
 # end-to-end tests' time is waiting on processes, so four keep two cores busy.
 TEST_WORKERS ?= 4
 
-.PHONY: run test test-unit screenshots load bench soak lint typecheck format lock clean test-tools bundle
+.PHONY: run test test-unit screenshots load bench soak lint typecheck format lock clean test-tools bundle \
+	backends
 
 # Ctrl-C (SIGINT to the process group) or SIGTERM to make stops every service gracefully.
 run: $(RUNTIME) .env
@@ -107,6 +108,26 @@ test-tools:
 		echo "installing Debian packages for the tests:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The real OpenTelemetry Collector and Jaeger, built from their Go modules into var/bin (static
+# binaries; docs/backends.md). Each is rebuilt only when its module files change.
+GO ?= go
+COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.165.0
+JAEGER_VERSION := v2.12.0
+backends: var/bin/otelcol-contrib var/bin/jaeger
+
+# The builder writes the sources, tidies go.mod and go.sum (kept in git) and compiles.
+var/bin/otelcol-contrib: backends/collector/manifest.yaml backends/collector/dist/go.mod \
+		backends/collector/dist/go.sum
+	GOBIN=$(abspath var/bin/tools) $(GO) install $(COLLECTOR_BUILDER)
+	cd backends/collector && CGO_ENABLED=0 $(abspath var/bin/tools)/builder --config manifest.yaml
+	install -D backends/collector/dist/otelcol-contrib $@
+
+# Jaeger v2 is module github.com/jaegertracing/jaeger v1.75.0, a tool of backends/jaeger's module.
+var/bin/jaeger: backends/jaeger/go.mod backends/jaeger/go.sum
+	cd backends/jaeger && CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $@) -ldflags \
+		"-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$(JAEGER_VERSION)" \
+		github.com/jaegertracing/jaeger/cmd/jaeger
 
 # Rebuild frontend/static/otel-tracing.js from frontend/package-lock.json (needs Node and npm).
 bundle:
