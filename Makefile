@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # What the services run with (make run), and that plus the test tools (make test and the rest).
 RUNTIME := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-test
-PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-compile
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 CHROMIUM := /usr/bin/chromium
 
@@ -80,8 +80,7 @@ typecheck: $(STAMP)
 
 # A virtualenv with the pinned versions of requirements.lock (the services' own dependencies:
 # what make run needs); the test tools of requirements-dev.lock are added for make test.
-# pip's output goes to $(VENV)/install.log and is shown only if the install fails. No .pyc at
-# install time (--no-compile): Python writes them on first import, for the modules in use only.
+# pip's output goes to $(VENV)/install.log and is shown only if the install fails.
 $(RUNTIME): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the services' dependencies into $(VENV) (log: $(VENV)/install.log)"
