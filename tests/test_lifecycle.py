@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,9 +136,11 @@ def test_a_failing_collector_does_not_flood_the_log(database_url: str, tmp_path:
         users.stop()
         peer.close()
     lines = users.log().splitlines()
-    # One line per signal (one worker), said by the project instead of the exporters.
+    # Said by the project instead of the exporters: a line per signal and kind of failure (the
+    # peer's drop, then a timeout once a retry has no time left), never one per batch.
     said = [line for line in lines if "[telemetry]" in line and " export to " in line]
-    assert 1 <= len(said) <= 3, "\n".join(said)
+    per_signal = Counter(line.split(" export to ")[0].rsplit(" ", 1)[-1] for line in said)
+    assert said and max(per_signal.values()) <= 2, "\n".join(said)
     assert not [line for line in lines if "opentelemetry.exporter" in line], "\n".join(lines)
 
 
