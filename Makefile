@@ -112,7 +112,7 @@ test-tools:
 # The real OpenTelemetry Collector and Jaeger, built from their Go modules into var/bin (static
 # binaries; docs/backends.md). Each is rebuilt only when its module files change.
 GO ?= go
-COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.165.0
+COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.159.0
 JAEGER_VERSION := v2.12.0
 backends: var/bin/otelcol-contrib var/bin/jaeger
 

@@ -553,7 +553,7 @@ def test_compose_sends_all_three_signals_to_signoz_cloud_with_tls_and_the_key() 
     for signal in SIGNALS:
         (name,) = config["service"]["pipelines"][signal]["exporters"]
         exporter = config["exporters"][name]
-        assert name.split("/")[0] == "otlp"  # OTLP/gRPC, what SigNoz Cloud ingests on 443
+        assert name.split("/")[0] == "otlp_grpc"  # OTLP/gRPC, what SigNoz Cloud ingests on 443
         assert exporter_host_port(exporter) == ("ingest.eu.signoz.cloud", 443)
         assert exporter["tls"]["insecure"] is False
         assert exporter["headers"] == {"signoz-ingestion-key": "secret-key"}
@@ -952,7 +952,7 @@ def test_collector_config_is_shared_by_compose_and_kubernetes() -> None:
     # and compose's default command loads the same files, in the same order
     assert container["args"] == collector["command"]
     assert (
-        container["image"] == collector["image"] == "otel/opentelemetry-collector-contrib:0.120.0"
+        container["image"] == collector["image"] == "otel/opentelemetry-collector-contrib:0.159.0"
     )
 
 
@@ -967,7 +967,7 @@ def test_collector_accepts_traces_metrics_and_logs_for_every_backend(backend: st
     for signal in SIGNALS:
         pipeline = pipelines[signal]
         assert pipeline["receivers"] == ["otlp"], signal
-        assert pipeline["processors"] == ["memory_limiter", "batch"], signal
+        assert pipeline["processors"] == ["memory_limiter"], signal
         assert pipeline["exporters"], signal
         for kind in ("receivers", "processors", "exporters"):
             for name in pipeline[kind]:
@@ -1005,7 +1005,7 @@ def test_jaeger_receives_only_traces_and_metrics_and_logs_reach_the_debug_output
     }
     assert to_jaeger and set(pipelines["traces"]["exporters"]) == to_jaeger
     (name,) = to_jaeger
-    assert name.split("/")[0] == "otlp"
+    assert name.split("/")[0] == "otlp_grpc"
     assert exporter_host_port(config["exporters"][name]) == ("jaeger", 4317)
     assert config["exporters"][name]["tls"]["insecure"] is True
     for signal in ("metrics", "logs"):
