@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-test
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 CHROMIUM := /usr/bin/chromium
+GO ?= go
 
 LOAD_HOST ?= http://localhost:5000
 LOAD_USERS ?= 10
@@ -25,9 +26,12 @@ run: $(RUNTIME) .env
 	$(PY) -m shared.launch.local
 
 # Lint, types, then every test on parallel workers: the fast unit tests (no process, no network)
-# and the end-to-end tests (real gunicorn services, MariaDB and SQLite, an OTLP receiver,
-# Chromium). It ends with the 15 slowest steps.
-test: $(STAMP)
+# and the end-to-end tests (real gunicorn services, MariaDB and SQLite, an OTLP receiver, the
+# real Collector and Jaeger, Chromium). It ends with the 15 slowest steps. With Go on PATH it
+# builds the Collector and Jaeger first (`make backends`: nothing to do once built); without
+# Go, their tests skip.
+HAVE_GO := $(shell command -v $(GO) 2>/dev/null)
+test: $(STAMP) $(if $(HAVE_GO),backends)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
@@ -111,7 +115,6 @@ test-tools:
 
 # The real OpenTelemetry Collector and Jaeger, built from their Go modules into var/bin (static
 # binaries; docs/backends.md). Each is rebuilt only when its module files change.
-GO ?= go
 COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.159.0
 JAEGER_VERSION := v2.12.0
 backends: var/bin/otelcol-contrib var/bin/jaeger

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
+from devkit.backends import Collector, Jaeger, missing_binaries
 from devkit.database import ledger_mismatches
 from devkit.otlp_receiver import OtlpReceiver
 from shared.init_db import drop_schema
@@ -76,6 +77,34 @@ def receiver() -> Iterator[OtlpReceiver]:
     otlp = OtlpReceiver().start()
     yield otlp
     otlp.stop()
+
+
+def require_backends() -> None:
+    """Skip (one line) where the real Collector and Jaeger are not built; in CI, fail."""
+    missing = missing_binaries()
+    if not missing:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the real Collector and Jaeger: {missing[0]} is not built")
+    pytest.skip("the real Collector and Jaeger are not built: `make backends` needs Go")
+
+
+@pytest.fixture(scope="session")
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
+    """Real Jaeger with the project's config (memory storage), one per test run."""
+    require_backends()
+    running = Jaeger.create(tmp_path_factory.mktemp("jaeger")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def collector(jaeger: Jaeger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
+    """The real Collector with common.yaml + jaeger.yaml, exporting to ``jaeger``, one per test
+    run. Its log holds the `debug` exporter's output (metrics and logs)."""
+    running = Collector.for_jaeger(tmp_path_factory.mktemp("collector"), jaeger).start()
+    yield running
+    running.stop()
 
 
 def _mysql_url() -> str:
