@@ -60,7 +60,9 @@ def test_the_collector_accepts_the_configmap_the_jaeger_overlay_renders(tmp_path
     ).stdout
     objects = [o for o in yaml.safe_load_all(rendered) if o]
     (deployment,) = [
-        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "otel-collector"
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "otel-collector"
     ]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     (mount,) = container["volumeMounts"]
