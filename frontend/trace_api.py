@@ -63,7 +63,7 @@ def jaeger_span(span: SpanLine, process_id: str, logs: Iterable[LogLine]) -> dic
     exception = {key: attributes.pop(key) for key in EXCEPTION_KEYS if key in attributes}
     start_us = span.start_ns // 1000
     duration_us = round(span.duration_ms * 1000)
-    # In the order of Jaeger's translation of OTLP: attributes, kind, status, error, message.
+    # The tags Jaeger's translation of OTLP adds to the attributes: kind, status, error, message.
     tags = [jaeger_tag(key, value) for key, value in attributes.items()]
     if span.kind != "UNSPECIFIED":
         tags.append(jaeger_tag("span.kind", span.kind.lower()))
@@ -73,6 +73,8 @@ def jaeger_span(span: SpanLine, process_id: str, logs: Iterable[LogLine]) -> dic
         tags.append(jaeger_tag("error", True))
     if status_message is not None:
         tags.append(jaeger_tag("otel.status_description", status_message))
+    # Jaeger's query service answers a span's tags, and each log's fields, sorted by key.
+    tags.sort(key=lambda tag: str(tag["key"]))
     span_logs = [
         {
             "timestamp": log.time_ns // 1000,
@@ -83,7 +85,7 @@ def jaeger_span(span: SpanLine, process_id: str, logs: Iterable[LogLine]) -> dic
     if exception:
         # The spans file keeps no event time: the exception is placed at the span's end.
         fields = [jaeger_tag("event", "exception")]
-        fields += [jaeger_tag(key, value) for key, value in exception.items()]
+        fields += [jaeger_tag(key, value) for key, value in sorted(exception.items())]
         span_logs.append({"timestamp": start_us + duration_us, "fields": fields})
     return {
         "traceID": span.trace_id,

@@ -4,11 +4,13 @@ The field sets below are those of Jaeger's own fixtures (jaegertracing/jaeger at
 ``cmd/jaeger/internal/extension/jaegerquery/internal/fixture/otlp2jaeger-out.json`` (the
 envelope, a trace, a span, a reference, a tag, a process) and
 ``internal/uimodel/converter/v1/json/fixtures/ui_01.json`` (a span log and its fields). The tag
-order and names follow Jaeger's translation of OTLP (opentelemetry-collector-contrib,
-``pkg/translator/jaeger/traces_to_jaegerproto.go``): attributes, ``span.kind``,
+names follow Jaeger's translation of OTLP (opentelemetry-collector-contrib,
+``pkg/translator/jaeger/traces_to_jaegerproto.go``): the attributes, then ``span.kind``,
 ``otel.status_code``, ``error``, ``otel.status_description``; events become logs whose first
-field is ``event``. ``tests/fixtures/jaeger-payment-failure-trace.json`` is a trace of this
-project written in that shape, used by the browser test of the Jaeger source.
+field is ``event``. Tags and log fields are sorted by key, as real Jaeger answers
+(``tests/test_real_jaeger.py`` compares the two sources on the same clicks).
+``tests/fixtures/jaeger-payment-failure-trace.json`` is a trace of this project written in that
+shape, used by the browser test of the Jaeger source.
 """
 
 from __future__ import annotations
@@ -159,25 +161,26 @@ def test_the_spans_and_logs_files_answer_as_jaeger_does(tmp_path: Path) -> None:
     # Microseconds, as Jaeger.
     assert (root["startTime"], root["duration"]) == (T0_NS // 1000, 12_500)
     assert child["startTime"] - root["startTime"] == 2000 and child["duration"] == 3250
+    # Sorted by key, as Jaeger's query service answers.
     assert root["tags"] == [
-        {"key": "http.route", "type": "string", "value": "/orders"},
         {"key": "http.response.status_code", "type": "int64", "value": 402},
+        {"key": "http.route", "type": "string", "value": "/orders"},
         {"key": "span.kind", "type": "string", "value": "server"},
     ]
     assert child["tags"] == [
+        {"key": "app.big", "type": "int64", "value": str(2**60)},
+        {"key": "app.names", "type": "string", "value": '["a", "b"]'},
         {"key": "app.order.price", "type": "int64", "value": 1200},
         {"key": "app.ratio", "type": "float64", "value": 0.5},
         {"key": "app.rejected", "type": "bool", "value": True},
-        {"key": "app.big", "type": "int64", "value": str(2**60)},
-        {"key": "app.names", "type": "string", "value": '["a", "b"]'},
-        {"key": "span.kind", "type": "string", "value": "internal"},
-        {"key": "otel.status_code", "type": "string", "value": "ERROR"},
         {"key": "error", "type": "bool", "value": True},
+        {"key": "otel.status_code", "type": "string", "value": "ERROR"},
         {
             "key": "otel.status_description",
             "type": "string",
             "value": "InsufficientFunds: 900 cents short",
         },
+        {"key": "span.kind", "type": "string", "value": "internal"},
     ]
     # The log record on its span, then the exception event (at the span's end: the file has
     # no event time); the record without a span is not shown with a span.
@@ -193,12 +196,12 @@ def test_the_spans_and_logs_files_answer_as_jaeger_does(tmp_path: Path) -> None:
             "timestamp": child["startTime"] + 3250,
             "fields": [
                 {"key": "event", "type": "string", "value": "exception"},
+                {"key": "exception.message", "type": "string", "value": "900 cents short"},
                 {
                     "key": "exception.type",
                     "type": "string",
                     "value": "shared.errors.InsufficientFunds",
                 },
-                {"key": "exception.message", "type": "string", "value": "900 cents short"},
             ],
         },
     ]
