@@ -40,6 +40,8 @@ LONGEST_FIRST = [
     "test_bench",  # one test of a minute or more (its own virtualenv on a fresh clone)
     "test_soak",  # one test of a minute
     "test_frontend",
+    "test_real_jaeger",
+    "test_real_collector",
     "test_trace_view",
     "test_fuzz",
     "test_lifecycle",

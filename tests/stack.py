@@ -147,5 +147,7 @@ class Stack:
         return (self.users, self.payment, self.order)
 
     def stop(self) -> None:
-        for service in self.services:
+        # Callers first: their pooled keep-alive connections to users close as they exit, so
+        # users' graceful stop has no idle connection to wait out.
+        for service in reversed(self.services):
             service.stop()
