@@ -82,14 +82,18 @@ _KINDS = (
             "eof",
         ),
         "dropped",
-        "the collector closed the connection: often OTLP/gRPC sent to an OTLP/HTTP port or the "
-        "reverse (check OTEL_EXPORTER_OTLP_PROTOCOL against the port)",
+        "the collector closed the connection: it stopped or restarted (export resumes once it is "
+        "back), or OTLP/gRPC went to an OTLP/HTTP port or the reverse (check "
+        "OTEL_EXPORTER_OTLP_PROTOCOL against the port)",
     ),
 )
 _REJECTED = (
     "the collector refused the export: check OTEL_EXPORTER_OTLP_HEADERS (an API key, e.g. "
     "SigNoz Cloud's signoz-ingestion-key=<key>) and, for OTLP/HTTP, the path (/v1/<signal>)"
 )
+
+# The gRPC status codes of a collector that refuses the export (its key, or its rights).
+_GRPC_REFUSALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 @dataclass(frozen=True)
@@ -190,10 +194,11 @@ class ExportProblems(logging.Filter):
         """Say (or count) one failed export of ``signal``."""
         kind, check = kind_of_failure(error)
         status = _http_status(error)
+        refusal = next((code for code in _GRPC_REFUSALS if code in error), None)
         if status is not None and 400 <= status < 500:
             kind, check = f"rejected (HTTP {status})", _REJECTED
-        elif any(code in error for code in ("UNAUTHENTICATED", "PERMISSION_DENIED")):
-            kind, check = "rejected (UNAUTHENTICATED)", _REJECTED
+        elif refusal is not None:
+            kind, check = f"rejected ({refusal})", _REJECTED
         now = time.monotonic()
         due, said = self._due(("signal", signal), kind, now)
         if not due:
@@ -260,6 +265,23 @@ def _http_status(error: str) -> int | None:
         return None
     code = error[5:].split(":", 1)[0]
     return int(code) if code.isdigit() else None
+
+
+def remove_duplicate_filters() -> None:
+    """Take the SDK's ``DuplicateFilter`` off the OTLP exporters' loggers, once the distro has
+    built the exporters: ``ExportProblems`` says their failures once per signal instead.
+
+    The OTLP/gRPC exporters of all three signals log through one logger with one message, and
+    that filter lets a message through once per 20 s whatever its arguments: the failure of the
+    second signal to fail vanished behind the first's (a wrong ingestion key showed the logs'
+    and the metrics' failures, never the traces').
+    """
+    for name in EXPORTER_LOGGERS:
+        exporter_log = logging.getLogger(name)
+        for installed in list(exporter_log.filters):
+            # By name: the class is private to the SDK (opentelemetry.sdk._shared_internal).
+            if type(installed).__name__ == "DuplicateFilter":
+                exporter_log.removeFilter(installed)
 
 
 def say_where_signals_go(env: Mapping[str, str]) -> None:

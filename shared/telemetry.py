@@ -36,7 +36,12 @@ from opentelemetry.instrumentation.propagators import (
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
-from shared.export_problems import ExportProblems, destinations, say_where_signals_go
+from shared.export_problems import (
+    ExportProblems,
+    destinations,
+    remove_duplicate_filters,
+    say_where_signals_go,
+)
 from shared.scenarios import SPAN_ATTRIBUTE, scenario_in
 from shared.settings import Settings
 
@@ -190,6 +195,7 @@ def configure_logging(env: Mapping[str, str], settings: Settings) -> None:
         else:
             handler.addFilter(not_while_exporting)
     root.setLevel((env.get("OTEL_PYTHON_LOG_LEVEL") or settings.log_level).upper())
+    remove_duplicate_filters()
 
 
 class ScenarioSpanProcessor(SpanProcessor):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
 
 from shared.export_problems import (
     EXPORTER_LOGGERS,
+    SIGNALS,
     Destination,
     ExportProblems,
     describe,
     destinations,
     kind_of_failure,
+    remove_duplicate_filters,
 )
 
 
@@ -94,7 +97,9 @@ def test_each_kind_of_failure_is_named(error: str, kind: str) -> None:
     assert kind_of_failure(error)[0] == kind
 
 
-def grpc_failure(problems: ExportProblems, details: str) -> bool:
+def grpc_failure(
+    problems: ExportProblems, details: str, code: str = "StatusCode.UNAVAILABLE"
+) -> bool:
     """An OTLP/gRPC exporter's line for one failed export, through the filter."""
     record = logging.LogRecord(
         EXPORTER_LOGGERS[0],
@@ -102,7 +107,7 @@ def grpc_failure(problems: ExportProblems, details: str) -> bool:
         __file__,
         1,
         "Failed to export %s to %s, error code: %s, error details: %s",
-        ("traces", "localhost:4317", "StatusCode.UNAVAILABLE", details),
+        ("traces", "localhost:4317", code, details),
         None,
     )
     return problems.filter(record)
@@ -155,6 +160,46 @@ def test_an_http_4xx_is_a_rejection_naming_the_headers(caplog: pytest.LogCapture
     (line,) = telemetry_lines(caplog)
     assert "traces export to OTLP/HTTP http://localhost:4318/v1/traces failed" in line
     assert "rejected (HTTP 401)" in line and "OTEL_EXPORTER_OTLP_HEADERS" in line
+
+
+@pytest.mark.parametrize("code", ["UNAUTHENTICATED", "PERMISSION_DENIED"])
+def test_a_grpc_refusal_is_a_rejection_naming_its_code_and_the_headers(
+    code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="telemetry")
+    problems = ExportProblems(destinations({}), 60)
+    details = "provided authorization does not match expected scheme or token"
+    assert grpc_failure(problems, details, f"StatusCode.{code}") is False
+    (line,) = telemetry_lines(caplog)
+    assert f"failed: rejected ({code}). Check: the collector refused the export" in line
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in line and "signoz-ingestion-key" in line
+
+
+def test_a_failure_of_each_signal_is_said_though_their_exporters_share_one_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The three OTLP/gRPC exporters log through one logger, in one message; the SDK's own
+    filter on that logger would let only the first signal's failure through."""
+    import opentelemetry.exporter.otlp.proto.grpc.exporter  # noqa: F401  (the SDK's filter)
+
+    caplog.set_level(logging.INFO, logger="telemetry")
+    remove_duplicate_filters()
+    exporter_log = logging.getLogger(EXPORTER_LOGGERS[0])
+    terminal = logging.StreamHandler(io.StringIO())
+    terminal.addFilter(ExportProblems(destinations({}), interval_s=3600))
+    exporter_log.addHandler(terminal)
+    try:
+        for signal in SIGNALS:
+            exporter_log.error(
+                "Failed to export %s to %s, error code: %s, error details: %s",
+                signal,
+                "localhost:4317",
+                "StatusCode.UNAVAILABLE",
+                "Connection refused",
+            )
+    finally:
+        exporter_log.removeHandler(terminal)
+    assert [line.split(" export to ")[0] for line in telemetry_lines(caplog)] == list(SIGNALS)
 
 
 def test_other_lines_of_the_exporters_pass() -> None:
