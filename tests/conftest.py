@@ -18,7 +18,7 @@ from devkit.backends import Collector, Jaeger, missing_binaries
 from devkit.database import ledger_mismatches
 from devkit.otlp_receiver import OtlpReceiver
 from shared.init_db import drop_schema
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from devkit.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.stack import ROOT, Stack, base_env
 
 BACKENDS = ["sqlite", "mysql"]

@@ -26,7 +26,7 @@ import requests
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from shared.launch.local import load_environment
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from devkit.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import run_init_db
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
