@@ -45,7 +45,7 @@ CLICKS = {
 WATCH_SCRIPT = """
 window.__completion = {};
 new MutationObserver(() => {
-  for (const id of %s) {
+  for (const id of BOXES) {
     const box = document.getElementById(id);
     if (!box) continue;
     const traceId = (box.querySelector(".trace-id") || {}).textContent || "";
@@ -58,7 +58,7 @@ new MutationObserver(() => {
     }
   }
 }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
-""" % json.dumps([box for _, box in CLICKS.values()])
+""".replace("BOXES", json.dumps([box for _, box in CLICKS.values()]))
 # The box shows a new answer's trace id, and its view has been called complete.
 NEW_AND_COMPLETE = """(args) => {
   const seen = window.__completion[args.box];
@@ -97,9 +97,7 @@ def demo(source: str, work: Path) -> Iterator[str]:
         for name, port in ports.items():
             process_env = {**env, "USER_URL": urls["users"], "WEB_CONCURRENCY": "2"}
             if name == "frontend":
-                process_env.update(
-                    PAYMENT_URL=urls["payment"], ORDER_URL=urls["order"], **page_env
-                )
+                process_env.update(PAYMENT_URL=urls["payment"], ORDER_URL=urls["order"], **page_env)
             with open(work / f"{name}.log", "ab") as log:
                 processes[name] = start_service(
                     PROCESSES_BY_NAME[name], port, process_env, output=log
@@ -124,9 +122,7 @@ def round_of_clicks(page: Page, origin: str) -> dict[str, dict[str, Any]]:
             page.get_by_label("Amount (dollars)").fill("100")
         before = page.evaluate(f"(window.__completion[{json.dumps(box)}] || {{}}).traceId")
         page.get_by_role("button", name=button).click()
-        page.wait_for_function(
-            NEW_AND_COMPLETE, arg={"box": box, "before": before}, timeout=30_000
-        )
+        page.wait_for_function(NEW_AND_COMPLETE, arg={"box": box, "before": before}, timeout=30_000)
         seen = page.evaluate(f"window.__completion[{json.dumps(box)}]")
         spans = page.locator(f"#{box} .inline-trace .span-row").count()
         measured[click] = {

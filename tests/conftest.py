@@ -15,10 +15,10 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
 from devkit.backends import Collector, Jaeger, missing_binaries
+from devkit.browser import CHROMIUM, CHROMIUM_ARGS
 from devkit.database import ledger_mismatches
 from devkit.otlp_receiver import OtlpReceiver
 from shared.init_db import drop_schema
-from devkit.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.stack import ROOT, Stack, base_env
 
 BACKENDS = ["sqlite", "mysql"]

@@ -25,8 +25,8 @@ from pathlib import Path
 import requests
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from shared.launch.local import load_environment
 from devkit.browser import CHROMIUM, CHROMIUM_ARGS
+from shared.launch.local import load_environment
 from tests.conftest import run_init_db
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
