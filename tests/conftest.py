@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -226,3 +228,46 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+def _npm_ci(work: Path) -> Path:
+    """frontend/'s package files and sources copied to ``work``, with ``npm ci`` run there."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is needed to rebuild the browser bundle and to audit the page")
+    source = ROOT / "frontend"
+    work.mkdir(exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copy(source / name, work / name)
+    shutil.copytree(source / "src", work / "src", dirs_exist_ok=True)
+    (work / "static").mkdir(exist_ok=True)
+    installed = subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if installed.returncode != 0:
+        pytest.fail(f"npm ci failed:\n{installed.stderr}")
+    return work
+
+
+@pytest.fixture(scope="session")
+def npm_installed_frontend(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of frontend/ (package files, src/, an empty static/) with its devDependencies
+    installed from the lock file: the bundle's build tools and axe-core for the page's audit.
+
+    One ``npm ci`` per test run: the parallel workers' temporary folders share a parent, where
+    the first worker to need it installs under a lock and the others reuse it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return _npm_ci(tmp_path_factory.mktemp("npm"))
+    run_folder = tmp_path_factory.getbasetemp().parent
+    work, done = run_folder / "npm", run_folder / "npm.done"
+    with open(run_folder / "npm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            _npm_ci(work)
+            done.touch()
+    return work

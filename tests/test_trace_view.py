@@ -167,6 +167,39 @@ def test_the_order_trace_shows_its_logs_below_it(page: Page, local_demo: LocalDe
     assert times == sorted(times)
 
 
+# axe-core's results, one line per violation: what is wrong, how much it matters, where.
+AXE_VIOLATIONS_JS = """() => axe.run(document).then(({violations}) => violations.map((found) =>
+    `${found.id} (${found.impact}): ${found.help}: ` +
+    found.nodes.map((node) => node.target.join(" ")).join(", ")))"""
+
+
+def _accessibility_violations(page: Page, axe_core: Path) -> list[str]:
+    """What axe-core (every rule it runs by default: WCAG A and AA and best practices) finds
+    wrong on ``page`` as it is now."""
+    page.add_script_tag(path=axe_core)
+    found: list[str] = page.evaluate(AXE_VIOLATIONS_JS)
+    return found
+
+
+def test_the_page_with_each_clicks_trace_and_the_trace_page_pass_axe(
+    browser: Browser, page: Page, local_demo: LocalDemo, npm_installed_frontend: Path
+) -> None:
+    axe_core = npm_installed_frontend / "node_modules" / "axe-core" / "axe.min.js"
+    _, trace_id = _order(page)
+    for box_id in ("create-user-result", "transfer-result", "order-result"):
+        _whole_view(page.locator(f"#{box_id}"))
+    expect(page.locator("#orders-list li[data-trace-id]")).to_have_count(1)
+    # One span's details open: its key/value table is audited with the rest.
+    page.locator("#order-result .span-row > summary").first.click()
+    violations = _accessibility_violations(page, axe_core)
+    assert violations == [], "\n".join(violations)
+    with page_at(browser, f"{local_demo.frontend.url}/traces/{trace_id}") as viewer:
+        expect(viewer.locator(".complete")).to_be_visible(timeout=WHOLE_TRACE_MS)
+        viewer.locator(".span-row > summary").first.click()
+        violations = _accessibility_violations(viewer, axe_core)
+        assert violations == [], "\n".join(violations)
+
+
 def test_a_payment_failure_shows_the_error_where_it_started(page: Page) -> None:
     page.locator("#scenario").select_option("payment-failure")
     _click(page, "Create User", "create-user-result")

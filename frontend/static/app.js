@@ -204,10 +204,11 @@ function showResult(box, label, result, { took, message }) {
     line.append("Trace ", element("code", "trace-id", result.traceId));
     const url = traceUrl(result.traceId);
     if (url) line.append(" · ", traceLink(url, "open in the trace UI"));
-    // The click's trace right here: its waterfall, what to notice, its logs.
+    // The click's trace right here: its waterfall, what to notice, its logs (their heading an
+    // h3, under the step's h2).
     const view = element("div", "inline-trace");
     box.append(line, view);
-    window.TraceView.watch(view, result.traceId, { link: url });
+    window.TraceView.watch(view, result.traceId, { link: url, headingLevel: 3 });
   }
 }
 

@@ -463,9 +463,10 @@
     return row;
   }
 
-  function logsTable(trace) {
+  /** The trace's logs under a heading of level `headingLevel`. */
+  function logsTable(trace, headingLevel) {
     const section = element("div", "trace-logs");
-    section.append(element("h4", "", "Logs of this trace"));
+    section.append(element(`h${headingLevel}`, "trace-logs-title", "Logs of this trace"));
     if (!trace.logs.length) {
       section.append(
         element(
@@ -496,8 +497,11 @@
     return section;
   }
 
-  /** Draw `trace` (from readTrace) into `container`; `state` says whether it is complete. */
-  function render(container, trace, state) {
+  /**
+   * Draw `trace` (from readTrace) into `container`; `state` says whether it is complete;
+   * `headingLevel`: the level of the view's headings, one below the heading it sits under.
+   */
+  function render(container, trace, state, { headingLevel = 3 } = {}) {
     const total = Math.max(trace.end - trace.start, 1);
     const services = [...new Set(trace.spans.map((span) => span.service))];
     const notice = whatToNotice(trace);
@@ -514,7 +518,7 @@
     const waterfall = element("div", "waterfall");
     waterfall.append(header);
     for (const span of trace.spans) waterfall.append(spanRow(span, trace, span === notice.span));
-    view.append(summary, callout, waterfall, logsTable(trace));
+    view.append(summary, callout, waterfall, logsTable(trace, headingLevel));
     container.replaceChildren(view);
   }
 
@@ -569,14 +573,16 @@
    * Complete: QUIET_LOOKS looks in a row found nothing new, and no span waits for its parent
    * or an HTTP call for its server span (or, for calls to a service nobody traces,
    * UNANSWERED_QUIET_LOOKS looks). Resolves to "complete", "incomplete", "not-found",
-   * "no-source" or "replaced".
+   * "no-source" or "replaced". `link`: the trace UI's page of the trace, offered when this
+   * view cannot show it; `headingLevel`: as for render.
    */
-  async function watch(container, traceId, { link = null } = {}) {
+  async function watch(container, traceId, { link = null, headingLevel = 3 } = {}) {
     const started = performance.now();
     let seen = -1;
     let quiet = 0;
     let trace = null;
     let lastStatus = 0;
+    const draw = (state) => render(container, trace, state, { headingLevel });
     showMessage(container, "arriving", "Waiting for the trace's spans…");
     // Stops when the container leaves the page (its result box was redrawn by a new click).
     while (container.isConnected) {
@@ -603,7 +609,7 @@
           const waiting = trace.missingParents > 0;
           const unanswered = trace.unansweredCalls > 0;
           if (quiet >= QUIET_LOOKS && !waiting && (!unanswered || quiet >= UNANSWERED_QUIET_LOOKS)) {
-            render(container, trace, {
+            draw({
               className: "complete",
               text: unanswered
                 ? "Complete, though some calls have no server span (their service did not answer, or is not traced)."
@@ -611,7 +617,7 @@
             });
             return "complete";
           }
-          render(container, trace, { className: "arriving", text: "Spans are still arriving…" });
+          draw({ className: "arriving", text: "Spans are still arriving…" });
         }
       } catch (error) {
         showMessage(container, "not-found", `This trace could not be read: ${error}.`, link);
@@ -619,7 +625,7 @@
       }
       if (performance.now() - started > GIVE_UP_MS) {
         if (trace) {
-          render(container, trace, {
+          draw({
             className: "incomplete",
             text: trace.missingParents
               ? "Incomplete: some spans' parents never arrived."
