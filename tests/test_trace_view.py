@@ -444,7 +444,7 @@ def test_a_follows_from_span_is_drawn_under_its_reference_as_a_link(
         expect(mark).to_have_attribute("title", re.compile("which did not wait for it"))
         expect(viewer.locator(".link-mark")).to_have_count(1)  # the CHILD_OF children: none
         row.locator("summary").click()
-        expect(row.locator("tr", has_text="follows from").locator("td")).to_have_text(
+        expect(row.locator("tr:has(th:text-is('follows from')) td")).to_have_text(
             "service1's “op4” (span span-6): a link, not a call: this span started because of "
             "that one, which did not wait for it (a FOLLOWS_FROM reference; OpenTelemetry "
             "calls it a span link)"
