@@ -9,6 +9,9 @@ overlay run them. What is configured: only the addresses (``OTEL_EXPORTER_OTLP_E
 ``COLLECTOR_OTLP_HTTP_URL``, ``JAEGER_QUERY_URL``, ``TRACE_UI_URL``), free ports where compose
 has service names; the Collector's ``debug`` exporter prints the metrics and logs in its log.
 
+Links too: spans with OpenTelemetry span links, sent straight to Jaeger, come back as Jaeger's
+translation of them (``FOLLOWS_FROM`` references after the parent's) and the view lists them.
+
 One trace, two sources: the services also write their spans and logs as ``make run`` does
 (``OTEL_TRACES_EXPORTER=span_lines,otlp``: the SDK takes a list of exporters, each with its own
 batch), and each span export of the browser is copied to a second frontend server, ``make
@@ -29,10 +32,15 @@ from typing import Any, TypeVar
 
 import pytest
 import requests
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from playwright.sync_api import Browser, Locator, Page, Request, expect
 
 from devkit.backends import Collector, Jaeger
-from tests.helpers import UI_TIMEOUT_MS
+from tests.helpers import UI_TIMEOUT_MS, page_at
 from tests.nginx_frontend import start_frontend
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
 
@@ -479,3 +487,69 @@ def test_the_trace_page_draws_both_sources_alike(
     for jaeger_row, files_row in zip(from_jaeger["rows"], from_files["rows"], strict=True):
         assert files_row == jaeger_row
     assert from_files["exceptions"] == from_jaeger["exceptions"]
+
+
+def test_opentelemetry_span_links_reach_the_view_as_jaeger_translates_them(
+    browser: Browser, demo: Demo, jaeger: Jaeger
+) -> None:
+    """Spans sent straight to Jaeger with the SDK: a job queued in one trace and run by a batch
+    in another. The batch's item links to the span that queued it; the acknowledgement, the
+    item's sibling, links to the item."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "link-test"}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://{jaeger.otlp_endpoint}"))
+    )
+    tracer = provider.get_tracer("link-test")
+    try:
+        with tracer.start_as_current_span("queue job", kind=trace.SpanKind.PRODUCER) as queued:
+            pass
+        with tracer.start_as_current_span("run batch") as batch:
+            to_queued = trace.Link(queued.get_span_context())
+            with tracer.start_as_current_span("process item", links=[to_queued]) as item:
+                pass
+            to_item = trace.Link(item.get_span_context())
+            with tracer.start_as_current_span("acknowledge", links=[to_item]) as ack:
+                pass
+    finally:
+        provider.shutdown()
+    ids = {
+        name: trace.format_span_id(span.get_span_context().span_id)
+        for name, span in {"queued": queued, "batch": batch, "item": item, "ack": ack}.items()
+    }
+    queued_trace = trace.format_trace_id(queued.get_span_context().trace_id)
+    batch_trace = trace.format_trace_id(batch.get_span_context().trace_id)
+    stored = poll(
+        lambda: jaeger.trace(batch_trace) or {"spans": []}, lambda t: len(t["spans"]) == 3
+    )
+    assert len(stored["spans"]) == 3
+    # Jaeger's translation: the parent first, as CHILD_OF; each link after it, as FOLLOWS_FROM.
+    references = {span["spanID"]: span["references"] for span in stored["spans"]}
+    assert references[ids["item"]] == [
+        {"refType": "CHILD_OF", "traceID": batch_trace, "spanID": ids["batch"]},
+        {"refType": "FOLLOWS_FROM", "traceID": queued_trace, "spanID": ids["queued"]},
+    ]
+    assert references[ids["ack"]][1] == {
+        "refType": "FOLLOWS_FROM",
+        "traceID": batch_trace,
+        "spanID": ids["item"],
+    }
+    with page_at(browser, f"{demo.frontend.url}/traces/{batch_trace}") as viewer:
+        # A link to another trace is not a parent to wait for.
+        expect(viewer.locator(".complete")).to_be_visible(timeout=WHOLE_TRACE_MS)
+        rows = viewer.locator(".span-row")
+        expect(rows.locator(".span-name")).to_have_text(
+            ["run batch", "process item", "acknowledge"]
+        )
+        # Both linked spans stay under their parent; the rows say they have a link.
+        expect(viewer.locator(".span-row.follows-from")).to_have_count(0)
+        for row in (rows.nth(1), rows.nth(2)):
+            expect(row.locator(".link-mark")).to_have_text("🔗 1 link")
+            row.locator("summary").click()
+        item_links = rows.nth(1).locator("tr:has(th:text-is('link')) td")
+        expect(item_links).to_have_text(
+            f"follows from span {ids['queued']} of trace {queued_trace}"
+        )
+        expect(item_links.locator("a")).to_have_attribute("href", f"/traces/{queued_trace}")
+        expect(rows.nth(2).locator("tr:has(th:text-is('link')) td")).to_have_text(
+            f"follows from link-test's “process item” (span {ids['item']})"
+        )

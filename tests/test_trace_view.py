@@ -7,9 +7,11 @@ Two sources, one view:
   ``log_lines`` exporters and their export delays) on each database, with the frontend server
   reading the two files back;
 - Jaeger's query API, stood in for by a small HTTP server answering with
-  ``tests/fixtures/jaeger-payment-failure-trace.json``: a trace of this project written in the
-  shape of Jaeger's own fixtures (see ``tests/unit/test_trace_api.py`` for which files), behind
-  the frontend server and behind the image's nginx.
+  ``tests/fixtures/jaeger-payment-failure-trace.json``, a trace of this project written in the
+  shape of Jaeger's own fixtures (see ``tests/unit/test_trace_api.py`` for which files), and
+  with traces nobody wrote for this demo, jaeger-ui's own test fixtures
+  (``tests/fixtures/jaeger-ui/README.md``), behind the frontend server and behind the image's
+  nginx.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from tests.stack import ServiceProcess, Stack, base_env
 
 # "Within a couple of seconds" of the answer, with room for a busy machine.
 WHOLE_TRACE_MS = 6_000
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "jaeger-payment-failure-trace.json"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURE = FIXTURES / "jaeger-payment-failure-trace.json"
+JAEGER_UI_FIXTURES = sorted((FIXTURES / "jaeger-ui").glob("*.json"))
 TRACE_UI = "http://localhost:16686/trace/{trace_id}"
 # The view gives up on a trace with no spans after 15 s of looks; room for a busy machine.
 GIVE_UP_WAIT_MS = 45_000
@@ -163,8 +167,14 @@ def test_the_order_trace_shows_its_logs_below_it(page: Page, local_demo: LocalDe
     # Every record of the trace in the logs file, and only those, in time order.
     shown = logs.locator(".log-message").all_inner_texts()
     assert sorted(shown) == sorted(local_demo.log_messages(trace_id))
-    times = [float(t.strip("+ ms")) for t in logs.locator(".log-time").all_inner_texts()]
+    times = [_micros(t) for t in logs.locator(".log-time").all_inner_texts()]
     assert times == sorted(times)
+
+
+def _micros(shown: str) -> float:
+    """A time as the view shows it ("+52 µs", "+3.4 ms"), in microseconds."""
+    number, unit = shown.lstrip("+").split()
+    return float(number) * {"µs": 1, "ms": 1000}[unit]
 
 
 # axe-core's results, one line per violation: what is wrong, how much it matters, where.
@@ -305,15 +315,24 @@ def test_the_trace_page_waits_for_a_missing_parent_before_calling_the_trace_comp
         context.close()
 
 
-class _JaegerQuery(BaseHTTPRequestHandler):
-    """Jaeger's ``GET /api/traces/<id>``: the fixture's trace, else Jaeger's own 404."""
+def served_id(fixture: Path) -> str:
+    """The id a fixture's trace is asked for by: its own, or where that is not one the frontend
+    accepts (jaeger-ui's ``trace-123``), one made from it."""
+    own = str(json.loads(fixture.read_text())["data"][0]["traceID"])
+    return own if re.fullmatch(r"[0-9a-f]{32}", own) else uuid.uuid5(uuid.NAMESPACE_URL, own).hex
 
-    answer = FIXTURE.read_bytes()
-    trace_id = json.loads(answer)["data"][0]["traceID"]
+
+class _JaegerQuery(BaseHTTPRequestHandler):
+    """Jaeger's ``GET /api/traces/<id>``: a fixture's trace, else Jaeger's own 404."""
+
+    answers = {
+        f"/api/traces/{served_id(fixture)}": fixture.read_bytes()
+        for fixture in [FIXTURE, *JAEGER_UI_FIXTURES]
+    }
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server API
-        if self.path == f"/api/traces/{self.trace_id}":
-            status, body = 200, self.answer
+        if self.path in self.answers:
+            status, body = 200, self.answers[self.path]
         else:
             status, body = (
                 404,
@@ -400,6 +419,74 @@ def test_the_jaeger_source_renders_jaegers_json_into_the_same_rows(
         expect(viewer.locator(".not-found")).to_contain_text(
             f"No spans of trace {missing}", timeout=UI_TIMEOUT_MS
         )
+
+
+# Each of jaeger-ui's traces: the spans drawn as failed, and some spans' durations as drawn.
+JAEGER_UI_TRACES: dict[str, tuple[set[str], dict[str, str]]] = {
+    # span-2's error tag is {"type": "bool", "value": "true"}: a string.
+    "testTrace.json": ({"span-2"}, {"span-1": "390 ms", "span-14": "8.0 ms"}),
+    "testTraceNormal.json": (
+        set(),
+        {"622a5079b565623e": "52 µs", "4085dddb47429851": "21 µs", "e821b549888cbc3b": "1.7 ms"},
+    ),
+    # A JSON boolean, on the k8s-api's answer 500.
+    "genaiTestTrace.json": ({"0000000000000011"}, {"0000000000000011": "80 ms"}),
+}
+# Each row as drawn: its span, service, failure, duration and indent (in rem).
+ROWS_JS = """() => [...document.querySelectorAll('.span-row')].map((row) => ({
+    id: row.dataset.spanId, service: row.dataset.service,
+    failed: row.classList.contains('error'),
+    duration: row.querySelector('.span-duration').textContent,
+    indent: parseFloat(row.querySelector('.span-label').style.paddingLeft)}))"""
+
+
+@pytest.mark.parametrize("fixture", JAEGER_UI_FIXTURES, ids=lambda fixture: fixture.name)
+def test_jaeger_uis_own_traces_are_drawn_whole_with_their_failures_and_durations(
+    browser: Browser, jaeger_frontend: str, fixture: Path
+) -> None:
+    trace = json.loads(fixture.read_text())["data"][0]
+    failed, durations = JAEGER_UI_TRACES[fixture.name]
+    with page_at(browser, f"{jaeger_frontend}/traces/{served_id(fixture)}") as viewer:
+        expect(viewer.locator(".span-row")).to_have_count(len(trace["spans"]))
+        rows = viewer.evaluate(ROWS_JS)
+    # Every span a row, each under its process's service.
+    assert sorted(row["id"] for row in rows) == sorted(span["spanID"] for span in trace["spans"])
+    services = {process["serviceName"] for process in trace["processes"].values()}
+    assert {row["service"] for row in rows} == services
+    assert {row["id"] for row in rows if row["failed"]} == failed
+    assert {row["id"]: row["duration"] for row in rows if row["id"] in durations} == durations
+
+
+def test_a_follows_from_span_is_drawn_under_its_reference_as_a_link(
+    browser: Browser, jaeger_frontend: str
+) -> None:
+    fixture = FIXTURES / "jaeger-ui" / "testTrace.json"
+    with page_at(browser, f"{jaeger_frontend}/traces/{served_id(fixture)}") as viewer:
+        expect(viewer.locator(".complete")).to_be_visible()
+        rows = viewer.evaluate(ROWS_JS)
+        # span-7, a consumer, has one reference: FOLLOWS_FROM span-6, a producer. It is drawn
+        # right under it, one level in.
+        ids = [row["id"] for row in rows]
+        producer, consumer = rows[ids.index("span-6")], rows[ids.index("span-6") + 1]
+        assert consumer["id"] == "span-7"
+        assert consumer["indent"] > producer["indent"]
+        row = viewer.locator('.span-row[data-span-id="span-7"]')
+        expect(row).to_have_class(re.compile(r"\bfollows-from\b"))
+        mark = row.locator(".link-mark")
+        expect(mark).to_have_text("⤷ follows from (a link, not a call)")
+        expect(mark).to_have_attribute("title", re.compile("which did not wait for it"))
+        expect(viewer.locator(".link-mark")).to_have_count(1)  # the CHILD_OF children: none
+        row.locator("summary").click()
+        expect(row.locator("tr:has(th:text-is('follows from')) td")).to_have_text(
+            "service1's “op4” (span span-6): a link, not a call: this span started because of "
+            "that one, which did not wait for it (a FOLLOWS_FROM reference; OpenTelemetry "
+            "calls it a span link)"
+        )
+        # The string "true" typed bool is a failure, and the view's reasoning counts it.
+        expect(viewer.locator(".notice")).to_contain_text(
+            "The failure started in service1's “op2”."
+        )
+        expect(viewer.locator(".span-row.noticed")).to_have_attribute("data-span-id", "span-2")
 
 
 class _TracedElsewhere(BaseHTTPRequestHandler):

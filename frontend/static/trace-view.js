@@ -18,6 +18,11 @@
   // A client span this much (µs) longer than the server spans under it, and at least twice as
   // long: the call waited outside the server.
   const NOTICEABLE_WAIT_US = 100000;
+  const TRACE_ID = /^[0-9a-f]{32}$/;
+  // What a FOLLOWS_FROM reference means, said for someone who has not met one.
+  const FOLLOWS_FROM_MEANS =
+    "a link, not a call: this span started because of that one, which did not wait for it " +
+    "(a FOLLOWS_FROM reference; OpenTelemetry calls it a span link)";
   const PALETTE = ["#3957d6", "#d9822b", "#2f9e6e", "#9c4dcc", "#c7417b", "#2b8fb3", "#8a6d1f"];
 
   function element(tag, className, text) {
@@ -43,13 +48,24 @@
     return PALETTE[hash % PALETTE.length];
   }
 
-  function ms(micros) {
+  /** A time in µs as a person reads it: "52 µs" below a millisecond, "3.4 ms", "120 ms". */
+  function durationText(micros) {
+    if (Math.abs(micros) < 1000) return `${Math.round(micros)} µs`;
     const value = micros / 1000;
-    return `${value < 10 ? value.toFixed(1) : Math.round(value)} ms`;
+    return `${Math.abs(value) < 10 ? value.toFixed(1) : Math.round(value)} ms`;
   }
 
+  /**
+   * Jaeger's key/value list as a Map. A value typed bool is a boolean even where the JSON
+   * holds it as a string (`{"type": "bool", "value": "true"}`, as in jaeger-ui's own fixtures).
+   */
   function fieldsOf(list) {
-    return new Map((list || []).map((item) => [item.key, item.value]));
+    return new Map(
+      (list || []).map((item) => [
+        item.key,
+        item.type === "bool" && typeof item.value === "string" ? item.value === "true" : item.value,
+      ]),
+    );
   }
 
   /** Whitespace folded, cut to `limit` characters. */
@@ -63,9 +79,15 @@
     const processes = jaeger.processes || {};
     const spans = (jaeger.spans || []).map((raw) => {
       const tags = fieldsOf(raw.tags);
-      const parent = (raw.references || []).find(
-        (ref) => ref.refType === "CHILD_OF" && ref.traceID === raw.traceID,
-      );
+      // The parent, as jaeger-ui picks it: the first CHILD_OF reference within the trace, else
+      // the first FOLLOWS_FROM one (a span started because of another that did not wait for
+      // it: a message's consumer, a queued job). Every other reference is a link; Jaeger turns
+      // OpenTelemetry's span links into FOLLOWS_FROM references after the parent's.
+      const references = raw.references || [];
+      const inTrace = references.filter((ref) => ref.traceID === raw.traceID);
+      const parent =
+        inTrace.find((ref) => ref.refType === "CHILD_OF") ||
+        inTrace.find((ref) => ref.refType === "FOLLOWS_FROM");
       const events = (raw.logs || []).map((log) => ({
         time: log.timestamp,
         fields: fieldsOf(log.fields),
@@ -73,7 +95,12 @@
       const thrown = events.find((event) => event.fields.get("event") === "exception");
       return {
         id: raw.spanID,
+        traceId: raw.traceID,
         parentId: parent ? parent.spanID : null,
+        parentRefType: parent ? parent.refType : null,
+        links: references
+          .filter((ref) => ref !== parent)
+          .map((ref) => ({ type: ref.refType, traceId: ref.traceID, spanId: ref.spanID })),
         service: (processes[raw.processID] || {}).serviceName || "?",
         name: raw.operationName,
         kind: String(tags.get("span.kind") || "internal"),
@@ -100,6 +127,8 @@
       // References that loop back (malformed) are cut: the span becomes a root.
       for (let up = parent; up; up = up.parent) if (up === span) parent = null;
       span.parent = parent;
+      // Drawn under a span it only follows from: the row says it is a link, not a call.
+      span.followsFrom = Boolean(parent) && span.parentRefType === "FOLLOWS_FROM";
       if (parent) parent.children.push(span);
       else roots.push(span);
     }
@@ -133,7 +162,7 @@
     const unansweredCalls = ordered.filter(
       (span) => isHttpCall(span) && !span.children.some((child) => child.kind === "server"),
     ).length;
-    return { spans: ordered, start, end, logs, missingParents, unansweredCalls };
+    return { spans: ordered, byId, start, end, logs, missingParents, unansweredCalls };
   }
 
   function isHttpCall(span) {
@@ -141,9 +170,13 @@
     return span.kind === "client" && Boolean(method) && !span.tags.has("db.system");
   }
 
-  /** A span's own time: its duration minus the time covered by its children. */
+  /**
+   * A span's own time: its duration minus the time covered by its children. A span that only
+   * follows from it ran beside it, not inside it, and covers none of it.
+   */
   function selfTime(span) {
     const intervals = span.children
+      .filter((child) => !child.followsFrom)
       .map((child) => [Math.max(child.start, span.start), Math.min(child.end, span.end)])
       .filter(([from, to]) => to > from)
       .sort((a, b) => a[0] - b[0]);
@@ -297,9 +330,9 @@
         span: call,
         reason: "client-wait",
         sentence:
-          `${describe(call)} took ${ms(call.duration)}, but ${server} spent only ${ms(served)} ` +
-          `on it: ${ms(outside)} passed outside the server span (the network, a queue, or a ` +
-          `wait before ${server}'s code ran).` +
+          `${describe(call)} took ${durationText(call.duration)}, but ${server} spent only ` +
+          `${durationText(served)} on it: ${durationText(outside)} passed outside the server ` +
+          `span (the network, a queue, or a wait before ${server}'s code ran).` +
           (others.length ? ` ${count(others.length, "other call")} waited the same way.` : ""),
       };
     }
@@ -309,8 +342,8 @@
         span: slowest,
         reason: "self-time",
         sentence:
-          `Most of this trace is ${describe(slowest)} itself: ${ms(slowest.self)} of ` +
-          `${ms(total)}, not counting the spans under it.`,
+          `Most of this trace is ${describe(slowest)} itself: ${durationText(slowest.self)} of ` +
+          `${durationText(total)}, not counting the spans under it.`,
       };
     }
     return {
@@ -318,7 +351,8 @@
       reason: "none",
       sentence:
         `Nothing stands out: the time is spread over the spans; the most spent in one span ` +
-        `itself is ${ms(slowest.self)} of ${ms(total)}, in ${describe(slowest)}.`,
+        `itself is ${durationText(slowest.self)} of ${durationText(total)}, in ` +
+        `${describe(slowest)}.`,
     };
   }
 
@@ -398,23 +432,60 @@
     return `${n} ${noun}${n > 1 ? "s" : ""}`;
   }
 
+  /**
+   * The span a reference names, as parts of a table cell: its service and name when it is in
+   * this trace; else its id, and its trace's page when it is in another trace.
+   */
+  function referenced(ref, span, trace) {
+    if (ref.traceId !== span.traceId) {
+      const other = TRACE_ID.test(ref.traceId)
+        ? traceLink(`/traces/${ref.traceId}`, ref.traceId)
+        : ref.traceId;
+      return [`span ${ref.spanId} of trace `, other];
+    }
+    const target = trace.byId.get(ref.spanId);
+    return [target ? `${describe(target)} (span ${ref.spanId})` : `span ${ref.spanId} (missing)`];
+  }
+
+  /** A span's references beyond its CHILD_OF parent, as rows of its details. */
+  function referenceRows(span, trace) {
+    const rows = span.links.map((ref) => [
+      "link",
+      [
+        `${ref.type === "CHILD_OF" ? "child of" : "follows from"} `,
+        ...referenced(ref, span, trace),
+      ],
+    ]);
+    if (span.followsFrom) {
+      const parent = { type: "FOLLOWS_FROM", traceId: span.traceId, spanId: span.parentId };
+      rows.unshift([
+        "follows from",
+        [...referenced(parent, span, trace), `: ${FOLLOWS_FROM_MEANS}`],
+      ]);
+    }
+    return rows;
+  }
+
   function detailsTable(span, trace) {
     const table = element("table", "span-details");
     const rows = [
       ["service", span.service],
       ["span id", span.id],
-      ["start", `+${ms(span.start - trace.start)}`],
-      ["duration", ms(span.duration)],
-      ["self time", ms(span.self)],
+      ...referenceRows(span, trace),
+      ["start", `+${durationText(span.start - trace.start)}`],
+      ["duration", durationText(span.duration)],
+      ["self time", durationText(span.self)],
       ...[...span.tags].map(([key, value]) => [key, value]),
       ...span.events.map((event) => [
-        `log @ ${ms(event.time - span.start)}`,
+        `log @ ${durationText(event.time - span.start)}`,
         [...event.fields].map(([key, value]) => `${key}=${value}`).join(" "),
       ]),
     ];
     for (const [key, value] of rows) {
       const row = element("tr");
-      row.append(element("th", "", key), element("td", "", value));
+      const cell = element("td");
+      cell.append(...(Array.isArray(value) ? value : [String(value)]));
+      row.append(element("th", "", key), cell);
       table.append(row);
     }
     return table;
@@ -423,7 +494,7 @@
   function axis(total) {
     const scale = element("div", "axis");
     for (const share of [0, 1 / 3, 2 / 3, 1]) {
-      const tick = element("span", "tick", share ? ms(total * share) : "0");
+      const tick = element("span", "tick", share ? durationText(total * share) : "0");
       tick.style.left = `${share * 100}%`;
       scale.append(tick);
     }
@@ -436,6 +507,7 @@
     row.dataset.spanId = span.id;
     row.dataset.service = span.service;
     if (span.error) row.classList.add("error");
+    if (span.followsFrom) row.classList.add("follows-from");
     if (noticed) row.classList.add("noticed");
     const summary = element("summary");
     const label = element("div", "span-label");
@@ -445,17 +517,27 @@
     const head = element("div", "span-head");
     head.append(service, element("span", "span-name", span.name));
     if (span.kind !== "internal") head.append(element("span", "span-kind", span.kind));
+    if (span.followsFrom) {
+      const mark = element("span", "link-mark", "⤷ follows from (a link, not a call)");
+      mark.title = `Drawn under the span it follows from: ${FOLLOWS_FROM_MEANS}.`;
+      head.append(mark);
+    }
+    if (span.links.length) {
+      const mark = element("span", "link-mark", `🔗 ${count(span.links.length, "link")}`);
+      mark.title = "It refers to other spans too (OpenTelemetry span links): open the row.";
+      head.append(mark);
+    }
     if (noticed) head.append(element("span", "notice-mark", "◀ notice this"));
     label.append(head);
     for (const fact of factsOf(span)) label.append(element("div", `fact ${fact.kind}`, fact.text));
     const timing = element("div", "span-timing");
-    const duration = element("span", "span-duration", ms(span.duration));
+    const duration = element("span", "span-duration", durationText(span.duration));
     const lane = element("div", "lane");
     const bar = element("div", "bar");
     const offset = ((span.start - trace.start) / total) * 100;
     bar.style.left = `${offset}%`;
     bar.style.width = `${Math.min(Math.max((span.duration / total) * 100, 0.4), 100 - offset)}%`;
-    bar.style.background = colourOf(span.service);
+    bar.style.backgroundColor = colourOf(span.service);
     lane.append(bar);
     timing.append(duration, lane);
     summary.append(label, timing);
@@ -486,7 +568,7 @@
       const cell = element("td");
       cell.append(service);
       row.append(
-        element("td", "log-time", `+${ms(log.time - trace.start)}`),
+        element("td", "log-time", `+${durationText(log.time - trace.start)}`),
         cell,
         element("td", "log-severity", log.severity),
         element("td", "log-message", log.message),
@@ -508,7 +590,8 @@
     const view = element("div", "trace-view");
     const summary = element("p", "trace-summary");
     summary.append(
-      `${trace.spans.length} spans from ${services.join(", ")}; ${ms(total)} end to end. `,
+      `${trace.spans.length} spans from ${services.join(", ")}; ` +
+        `${durationText(total)} end to end. `,
       element("span", state.className, state.text),
     );
     const callout = element("p", `notice ${notice.reason}`);
