@@ -21,6 +21,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -51,6 +52,7 @@ GIVE_UP_WAIT_MS = 45_000
 class LocalDemo:
     """The services and the frontend server as ``make run`` sets them up, and their files."""
 
+    stack: Stack
     frontend: ServiceProcess
     spans_file: Path
     logs_file: Path
@@ -62,9 +64,9 @@ class LocalDemo:
         return [record.message for record in logs_of_trace(str(self.logs_file), trace_id)]
 
 
-@pytest.fixture(scope="module")
-def local_demo(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDemo]:
-    work = tmp_path_factory.mktemp("local-demo")
+@contextmanager
+def started_local_demo(database_url: str, work: Path) -> Iterator[LocalDemo]:
+    """The services and the frontend server as `make run` sets them up, files in ``work``."""
     spans_file, logs_file = work / "spans.log", work / "logs.log"
     given = base_env(
         DATABASE_URL=database_url,
@@ -83,10 +85,16 @@ def local_demo(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     try:
         frontend.start().wait_ready()
-        yield LocalDemo(frontend, spans_file, logs_file)
+        yield LocalDemo(stack, frontend, spans_file, logs_file)
     finally:
         frontend.stop()
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def local_demo(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDemo]:
+    with started_local_demo(database_url, tmp_path_factory.mktemp("local-demo")) as demo:
+        yield demo
 
 
 @pytest.fixture
@@ -279,6 +287,29 @@ def test_a_lost_response_trace_marks_the_retry_answered_from_the_record(page: Pa
     expect(credits).to_have_count(1)
     expect(credits).to_have_attribute("data-trace-id", trace_id)
     expect(page.locator("#balance")).to_have_text("$10.00")
+
+
+def test_a_trace_called_complete_never_gets_another_span(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
+    """The view calls a trace complete by its structure, soon after the answer: the three main
+    clicks, and a lost response whose users span ends about a second after the click's answer.
+    What each view drew then is every span its trace ever gets: the services, stopped (each
+    flushes what it still holds), add none."""
+    drawn: dict[str, int] = {}
+    with started_local_demo(database_url, tmp_path) as demo:
+        with page_at(browser, demo.frontend.url) as page:
+            _order(page)
+            for box_id in ("create-user-result", "transfer-result", "order-result"):
+                box = page.locator(f"#{box_id}")
+                rows = _whole_view(box).locator(".span-row").count()
+                drawn[box.locator(".trace-id").inner_text()] = rows
+            page.locator("#scenario").select_option("lost-response")
+            box, trace_id = _click(page, "Transfer Fund", "transfer-result", UI_TIMEOUT_MS)
+            drawn[trace_id] = _whole_view(box).locator(".span-row").count()
+        for service in demo.stack.services:
+            service.flush_and_stop()
+        assert {trace_id: demo.spans(trace_id) for trace_id in drawn} == drawn
 
 
 def test_the_trace_page_waits_for_a_missing_parent_before_calling_the_trace_complete(

@@ -7,9 +7,17 @@
 "use strict";
 
 (() => {
-  const LOOK_EVERY_MS = 400;
-  const QUIET_LOOKS = 2; // looks in a row that find nothing new: the trace is complete
-  const UNANSWERED_QUIET_LOOKS = 8; // as long, when an HTTP call still has no server span
+  const LOOK_EVERY_MS = 150;
+  // A whole trace (every span's parent here, every call to a service answered by its server
+  // span) must hold this long with nothing new before it is called complete: batches exported
+  // one after the other may land in the other order (the Collector sends them in parallel).
+  const CONFIRM_MS = 150;
+  // Calls to a service nobody traces never get a server span: such a trace is complete once
+  // nothing new arrived for this long.
+  const QUIET_MS = 3000;
+  // After "complete", log records may still land (they leave on their own schedule): the view
+  // keeps looking this long for them. Spans never change after "complete".
+  const LOGS_GRACE_MS = 1000;
   const LOOK_TIMEOUT_MS = 3000;
   const GIVE_UP_MS = 15000;
   const STATEMENT_CHARS = 140;
@@ -652,17 +660,37 @@
   }
 
   /**
-   * Look up `traceId` on this origin until it stops growing, drawing each look.
-   * Complete: QUIET_LOOKS looks in a row found nothing new, and no span waits for its parent
-   * or an HTTP call for its server span (or, for calls to a service nobody traces,
-   * UNANSWERED_QUIET_LOOKS looks). Resolves to "complete", "incomplete", "not-found",
+   * After a trace is complete: look for LOGS_GRACE_MS more, and hand `redraw` the trace when
+   * more log records arrived (its spans are the same).
+   */
+  async function lateLogs(container, traceId, trace, redraw) {
+    const until = performance.now() + LOGS_GRACE_MS;
+    let logs = trace.logs.length;
+    while (container.isConnected && performance.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, LOOK_EVERY_MS * 2));
+      const { status, answer } = await look(traceId);
+      const data = status === 200 && answer && answer.data && answer.data[0];
+      const later = data ? readTrace(data) : null;
+      if (later && later.spans.length === trace.spans.length && later.logs.length > logs) {
+        logs = later.logs.length;
+        redraw(later);
+      }
+    }
+  }
+
+  /**
+   * Look up `traceId` on this origin until it is whole, drawing each look.
+   * Complete, judged by the trace's structure: every span's parent is here (so the root is: a
+   * span is exported only once it ends, after its children) and every HTTP call to a service
+   * has its server span, for CONFIRM_MS with nothing new. A call with no server span (a service
+   * nobody traces) waits QUIET_MS of nothing new instead. Resolves to "complete", "incomplete", "not-found",
    * "no-source" or "replaced". `link`: the trace UI's page of the trace, offered when this
    * view cannot show it; `headingLevel`: as for render.
    */
   async function watch(container, traceId, { link = null, headingLevel = 3 } = {}) {
     const started = performance.now();
     let seen = -1;
-    let quiet = 0;
+    let sameSince = started;
     let trace = null;
     let lastStatus = 0;
     const draw = (state) => render(container, trace, state, { headingLevel });
@@ -687,16 +715,23 @@
         if (read && read.spans.length) {
           trace = read;
           const size = trace.spans.length + trace.logs.length;
-          quiet = size === seen ? quiet + 1 : 0;
+          const now = performance.now();
+          if (size !== seen) sameSince = now;
           seen = size;
+          const settled = now - sameSince;
           const waiting = trace.missingParents > 0;
           const unanswered = trace.unansweredCalls > 0;
-          if (quiet >= QUIET_LOOKS && !waiting && (!unanswered || quiet >= UNANSWERED_QUIET_LOOKS)) {
-            draw({
+          if (!waiting && settled >= (unanswered ? QUIET_MS : CONFIRM_MS)) {
+            const complete = {
               className: "complete",
               text: unanswered
                 ? "Complete, though some calls have no server span (their service did not answer, or is not traced)."
-                : "Complete: no new span arrived in the last looks.",
+                : "Complete: every span's parent and every call's server span are here.",
+            };
+            draw(complete);
+            await lateLogs(container, traceId, trace, (later) => {
+              trace = later;
+              draw(complete);
             });
             return "complete";
           }
