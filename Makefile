@@ -115,7 +115,7 @@ test-tools:
 
 # The real OpenTelemetry Collector and Jaeger, built from their Go modules into var/bin (static
 # binaries; docs/backends.md). Each is rebuilt only when its module files change.
-COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.159.0
+COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.161.0
 JAEGER_VERSION := v2.12.0
 backends: var/bin/otelcol-contrib var/bin/jaeger
 

@@ -952,7 +952,7 @@ def test_collector_config_is_shared_by_compose_and_kubernetes() -> None:
     # and compose's default command loads the same files, in the same order
     assert container["args"] == collector["command"]
     assert (
-        container["image"] == collector["image"] == "otel/opentelemetry-collector-contrib:0.159.0"
+        container["image"] == collector["image"] == "otel/opentelemetry-collector-contrib:0.161.0"
     )
 
 
