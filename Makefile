@@ -114,20 +114,21 @@ test-tools:
 	fi
 
 # The real OpenTelemetry Collector and Jaeger, built from their Go modules into var/bin (static
-# binaries; docs/backends.md). Each is rebuilt only when its module files change.
+# binaries; docs/backends.md). Each is rebuilt only when its module files or this file change.
 COLLECTOR_BUILDER := go.opentelemetry.io/collector/cmd/builder@v0.161.0
 JAEGER_VERSION := v2.12.0
 backends: var/bin/otelcol-contrib var/bin/jaeger
 
 # The builder writes the sources, tidies go.mod and go.sum (kept in git) and compiles.
 var/bin/otelcol-contrib: backends/collector/manifest.yaml backends/collector/dist/go.mod \
-		backends/collector/dist/go.sum
+		backends/collector/dist/go.sum Makefile
 	GOBIN=$(abspath var/bin/tools) $(GO) install $(COLLECTOR_BUILDER)
 	cd backends/collector && CGO_ENABLED=0 $(abspath var/bin/tools)/builder --config manifest.yaml
 	install -D backends/collector/dist/otelcol-contrib $@
 
-# Jaeger v2 is module github.com/jaegertracing/jaeger v1.75.0, a tool of backends/jaeger's module.
-var/bin/jaeger: backends/jaeger/go.mod backends/jaeger/go.sum
+# Jaeger v2 is module github.com/jaegertracing/jaeger v1.75.0, a tool of backends/jaeger's module
+# (which carries the release's own `replace` of sarama, so it links what the release links).
+var/bin/jaeger: backends/jaeger/go.mod backends/jaeger/go.sum Makefile
 	cd backends/jaeger && CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $@) -ldflags \
 		"-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$(JAEGER_VERSION)" \
 		github.com/jaegertracing/jaeger/cmd/jaeger

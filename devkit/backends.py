@@ -10,13 +10,14 @@ else of the config files changes.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import requests
 
@@ -29,6 +30,9 @@ JAEGER_BINARY = BIN_DIR / "jaeger"
 COLLECTOR_CONFIG_DIR = ROOT / "kubernetes" / "components" / "otel-collector" / "config"
 JAEGER_CONFIG = ROOT / "kubernetes" / "overlays" / "jaeger" / "jaeger-config.yaml"
 HOST = "127.0.0.1"
+# The line both programs log once every component has started.
+READY = "Everything is ready"
+P = TypeVar("P", bound="Program")
 
 
 def missing_binaries() -> list[Path]:
@@ -43,6 +47,22 @@ def own_metrics_on(port: int) -> str:
     return f"--config=yaml:service::telemetry::metrics::readers: [{reader}]"
 
 
+class PortTaken(AssertionError):
+    """A port picked as free was taken before the program bound it (another process's
+    outgoing connection can land on it): start it again on other ports."""
+
+
+def start_on_free_ports(create: Callable[[], P], attempts: int = 3) -> P:
+    """``create()`` a program on free ports and start it, on others if one was taken."""
+    for attempt in range(attempts):
+        try:
+            return create().start()
+        except PortTaken:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 @dataclass
 class Program:
     """One of the two binaries, started with ``args``; its log (stdout and stderr) in
@@ -54,8 +74,11 @@ class Program:
     ready_url: str
     env: Mapping[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    # Where its last start begins in the log.
+    started_at: int = 0
 
     def start(self, timeout: float = 60.0) -> Self:
+        self.started_at = len(self.log()) if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [str(self.binary), *self.args],
@@ -66,13 +89,16 @@ class Program:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"{self.binary.name} exited at start:\n{self.log()}")
+                said = self.log()[self.started_at :]
+                failure = PortTaken if "address already in use" in said else AssertionError
+                raise failure(f"{self.binary.name} exited at start:\n{said}")
             try:
                 if requests.get(self.ready_url, timeout=2).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self.stop(signal.SIGKILL)  # no caller would stop what it never got
         raise AssertionError(f"{self.binary.name} not ready in {timeout}s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -93,6 +119,12 @@ class Program:
         """The log's lines written after ``offset`` characters."""
         return self.log()[offset:].splitlines()
 
+    def start_up_log(self) -> str:
+        """The log of its last start, up to the line that says it is ready."""
+        log = self.log()[self.started_at :]
+        ready = log.find(READY)
+        return log[: ready + len(READY)] if ready >= 0 else log
+
 
 @dataclass
 class Jaeger(Program):
@@ -112,8 +144,14 @@ class Jaeger(Program):
             f"--set=extensions::jaeger_query::grpc::endpoint={HOST}:{query_grpc}",
             own_metrics_on(metrics),
         ]
-        ready = f"http://{HOST}:{query}/api/services"
-        return cls(JAEGER_BINARY, args, log_dir / "jaeger.log", ready, {}, None, otlp, query)
+        return cls(
+            binary=JAEGER_BINARY,
+            args=args,
+            log_path=log_dir / "jaeger.log",
+            ready_url=f"http://{HOST}:{query}/api/services",
+            otlp_port=otlp,
+            query_port=query,
+        )
 
     @property
     def query_url(self) -> str:
@@ -132,11 +170,6 @@ class Jaeger(Program):
         answer.raise_for_status()
         data = answer.json()["data"]
         return data[0] if data else None
-
-    def services(self) -> list[str]:
-        answer = requests.get(f"{self.query_url}/api/services", timeout=10)
-        answer.raise_for_status()
-        return answer.json()["data"] or []
 
 
 @dataclass
@@ -168,9 +201,14 @@ class Collector(Program):
             *(f"--set={key}={value}" for key, value in sets.items()),
             own_metrics_on(metrics),
         ]
-        ready = f"http://{HOST}:{health}/"
         return cls(
-            COLLECTOR_BINARY, args, log_dir / f"{name}.log", ready, env or {}, None, grpc, http
+            binary=COLLECTOR_BINARY,
+            args=args,
+            log_path=log_dir / f"{name}.log",
+            ready_url=f"http://{HOST}:{health}/",
+            env=env or {},
+            grpc_port=grpc,
+            http_port=http,
         )
 
     @classmethod
@@ -191,6 +229,15 @@ class Collector(Program):
     def http_endpoint(self) -> str:
         """OTLP/HTTP, as the frontend's COLLECTOR_OTLP_HTTP_URL."""
         return f"http://{HOST}:{self.http_port}"
+
+
+def version(binary: Path) -> str:
+    """The release a binary reports: ``otelcol-contrib --version``, ``jaeger version``."""
+    command = [str(binary), "--version" if binary == COLLECTOR_BINARY else "version"]
+    said = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
+    match = re.search(r"version (\d+\.\d+\.\d+)|\"gitVersion\":\"v(\d+\.\d+\.\d+)\"", said.stdout)
+    assert match, said.stdout
+    return match[1] or match[2]
 
 
 def validate(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from devkit.backends import Collector, Jaeger, missing_binaries
+from devkit.backends import Collector, Jaeger, missing_binaries, start_on_free_ports
 from devkit.browser import CHROMIUM, CHROMIUM_ARGS
 from devkit.database import ledger_mismatches
 from devkit.otlp_receiver import OtlpReceiver
@@ -97,7 +97,8 @@ def require_backends() -> None:
 def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
     """Real Jaeger with the project's config (memory storage), one per test run."""
     require_backends()
-    running = Jaeger.create(tmp_path_factory.mktemp("jaeger")).start()
+    log_dir = tmp_path_factory.mktemp("jaeger")
+    running = start_on_free_ports(lambda: Jaeger.create(log_dir))
     yield running
     running.stop()
 
@@ -106,7 +107,8 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
 def collector(jaeger: Jaeger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
     """The real Collector with common.yaml + jaeger.yaml, exporting to ``jaeger``, one per test
     run. Its log holds the `debug` exporter's output (metrics and logs)."""
-    running = Collector.for_jaeger(tmp_path_factory.mktemp("collector"), jaeger).start()
+    log_dir = tmp_path_factory.mktemp("collector")
+    running = start_on_free_ports(lambda: Collector.for_jaeger(log_dir, jaeger))
     yield running
     running.stop()
 

@@ -11,10 +11,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devkit.backends import COLLECTOR_CONFIG_DIR, Collector, Jaeger, validate
+from devkit.backends import (
+    COLLECTOR_BINARY,
+    COLLECTOR_CONFIG_DIR,
+    JAEGER_BINARY,
+    Collector,
+    Jaeger,
+    start_on_free_ports,
+    validate,
+    version,
+)
 from tests.conftest import require_backends
+from tests.stack import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SIGNOZ_ENV = {
     "SIGNOZ_ENDPOINT": "ingest.eu.signoz.cloud:443",
     "SIGNOZ_INSECURE": "false",
@@ -85,11 +94,52 @@ def _warnings(log: str) -> list[str]:
 
 
 def test_the_collector_and_jaeger_start_with_no_warning(
-    collector: Collector, jaeger: Jaeger
+    collector: Collector, jaeger: Jaeger, tmp_path: Path
 ) -> None:
-    """The session's two programs, started from the project's files (only the ports moved):
-    not one warning, no deprecated name, no old processor."""
-    assert "Everything is ready" in collector.log()
-    assert _warnings(collector.log()) == []
-    assert "Everything is ready" in jaeger.log()
-    assert [line for line in _warnings(jaeger.log()) if BUILT_FROM_SOURCE not in line] == []
+    """Started from the project's files (only the ports moved): not one warning until each says
+    it is ready, no deprecated name, no old processor; the session's two, and the Collector
+    with the SigNoz file (sending to Jaeger's OTLP port, a live gRPC server)."""
+    to_jaeger = {
+        "SIGNOZ_ENDPOINT": jaeger.otlp_endpoint,
+        "SIGNOZ_INSECURE": "true",
+        "SIGNOZ_INGESTION_KEY": "a-key",
+    }
+    signoz = start_on_free_ports(
+        lambda: Collector.create(tmp_path, "signoz", {}, env=to_jaeger, name="signoz-collector")
+    )
+    try:
+        started = {"jaeger.yaml": collector.start_up_log(), "signoz.yaml": signoz.start_up_log()}
+    finally:
+        signoz.stop()
+    for config, log in started.items():
+        assert "Everything is ready" in log, config
+        assert _warnings(log) == [], config
+    log = jaeger.start_up_log()
+    assert "Everything is ready" in log
+    assert [line for line in _warnings(log) if BUILT_FROM_SOURCE not in line] == []
+
+
+def _images() -> dict[str, set[str]]:
+    """Every image tag compose and the rendered Kubernetes overlays name, by repository."""
+    texts = [(ROOT / "docker-compose.yml").read_text()]
+    for overlay in ("jaeger", "signoz"):
+        texts.append(
+            subprocess.run(
+                ["kubectl", "kustomize", str(ROOT / "kubernetes" / "overlays" / overlay)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        )
+    images: dict[str, set[str]] = {}
+    for text in texts:
+        for repository, tag in re.findall(r"image: ([\w./-]+):([\w.-]+)", text):
+            images.setdefault(repository, set()).add(tag)
+    return images
+
+
+def test_compose_and_kubernetes_pin_the_releases_the_tests_build_and_run() -> None:
+    images = _images()
+    assert images["otel/opentelemetry-collector-contrib"] == {version(COLLECTOR_BINARY)}
+    assert images["jaegertracing/jaeger"] == {version(JAEGER_BINARY)}

@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from devkit.backends import COLLECTOR_BINARY, HOST, Collector, Jaeger, Program, own_metrics_on
+from devkit.backends import (
+    COLLECTOR_BINARY,
+    HOST,
+    Collector,
+    Jaeger,
+    Program,
+    own_metrics_on,
+    start_on_free_ports,
+)
 from devkit.otlp_receiver import trace_id_of
 from devkit.process import free_port
 from tests.conftest import require_backends
@@ -77,10 +85,15 @@ class IngestStandIn(Program):
             f"--set=extensions::health_check::endpoint={HOST}:{health}",
             own_metrics_on(metrics),
         ]
-        env = {"SIGNOZ_INGESTION_KEY": key, "RECEIVED_PATH": str(received)}
-        ready = f"http://{HOST}:{health}/"
-        log = log_dir / "signoz-stand-in.log"
-        return cls(COLLECTOR_BINARY, args, log, ready, env, None, grpc, received)
+        return cls(
+            binary=COLLECTOR_BINARY,
+            args=args,
+            log_path=log_dir / "signoz-stand-in.log",
+            ready_url=f"http://{HOST}:{health}/",
+            env={"SIGNOZ_INGESTION_KEY": key, "RECEIVED_PATH": str(received)},
+            port=grpc,
+            received_path=received,
+        )
 
     @property
     def address(self) -> str:
@@ -142,7 +155,8 @@ def order(http: requests.Session, stack: Stack, user_id: int) -> requests.Respon
 
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestStandIn]:
-    running = IngestStandIn.create(tmp_path_factory.mktemp("signoz"), INGESTION_KEY).start()
+    log_dir = tmp_path_factory.mktemp("signoz")
+    running = start_on_free_ports(lambda: IngestStandIn.create(log_dir, INGESTION_KEY))
     yield running
     running.stop()
 
@@ -153,7 +167,9 @@ def collector_for_signoz(
 ) -> Iterator[Collector]:
     """The project's Collector in its SigNoz variant, with the right key."""
     log_dir = tmp_path_factory.mktemp("collector-for-signoz")
-    running = signoz_collector(log_dir, stand_in, INGESTION_KEY, "collector").start()
+    running = start_on_free_ports(
+        lambda: signoz_collector(log_dir, stand_in, INGESTION_KEY, "collector")
+    )
     yield running
     running.stop()
 
@@ -256,7 +272,8 @@ def test_a_service_sending_a_wrong_key_straight_to_signoz_says_it_was_refused(
 @pytest.fixture(scope="module")
 def own_jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
     """A Jaeger of this module's own: its tests kill it."""
-    running = Jaeger.create(tmp_path_factory.mktemp("own-jaeger")).start()
+    log_dir = tmp_path_factory.mktemp("own-jaeger")
+    running = start_on_free_ports(lambda: Jaeger.create(log_dir))
     yield running
     running.stop()
 
@@ -266,7 +283,8 @@ def own_collector(
     own_jaeger: Jaeger, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Collector]:
     """A Collector of this module's own (``common.yaml`` + ``jaeger.yaml``): its tests kill it."""
-    running = Collector.for_jaeger(tmp_path_factory.mktemp("own-collector"), own_jaeger).start()
+    log_dir = tmp_path_factory.mktemp("own-collector")
+    running = start_on_free_ports(lambda: Collector.for_jaeger(log_dir, own_jaeger))
     yield running
     running.stop()
 
