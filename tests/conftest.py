@@ -95,7 +95,8 @@ def require_backends() -> None:
 
 @pytest.fixture(scope="session")
 def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
-    """Real Jaeger with the project's config (memory storage), one per test run."""
+    """Real Jaeger with the project's config (memory storage), shared by the tests of a pytest
+    worker (the restart tests start their own)."""
     require_backends()
     log_dir = tmp_path_factory.mktemp("jaeger")
     running = start_on_free_ports(lambda: Jaeger.create(log_dir))
@@ -105,8 +106,8 @@ def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jaeger]:
 
 @pytest.fixture(scope="session")
 def collector(jaeger: Jaeger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Collector]:
-    """The real Collector with common.yaml + jaeger.yaml, exporting to ``jaeger``, one per test
-    run. Its log holds the `debug` exporter's output (metrics and logs)."""
+    """The real Collector with common.yaml + jaeger.yaml, exporting to ``jaeger``, shared by the
+    tests of a pytest worker. Its log holds the `debug` exporter's output (metrics, logs)."""
     log_dir = tmp_path_factory.mktemp("collector")
     running = start_on_free_ports(lambda: Collector.for_jaeger(log_dir, jaeger))
     yield running
