@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 LONGEST_FIRST = [
     "test_bench",  # one test of a minute or more (its own virtualenv on a fresh clone)
     "test_soak",  # one test of a minute
+    "test_completion_bench",
     "test_frontend",
     "test_real_jaeger",
     "test_real_collector",
