@@ -56,6 +56,7 @@ IMAGE_VARIABLES = {
     },
     "otel-collector": {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"},
     "mysql": {"MYSQL_ROOT_PASSWORD", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"},
+    "jaeger": {"GOMEMLIMIT"},  # Go's runtime reads it
 }
 # Set by the official nginx image's entrypoint for the frontend's template, when the variable it
 # maps to is set in the image (15-local-resolvers.envsh: /etc/resolv.conf's nameservers).
