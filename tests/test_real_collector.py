@@ -387,15 +387,30 @@ def test_a_killed_collector_restarted_on_its_ports_loses_no_request_and_export_r
 
 
 def test_a_killed_jaeger_restarted_has_lost_the_old_traces_and_stores_new_ones(
-    traced_stack: Stack, own_jaeger: Jaeger, http: requests.Session
+    traced_stack: Stack, own_jaeger: Jaeger, http: requests.Session, tmp_path: Path
 ) -> None:
-    user = create_user(http, traced_stack, balance=PRICE * 2)
-    before = trace_id_of(order(http, traced_stack, user["id"]))
-    wait_for_trace(own_jaeger, before, {"order-service", "user-service"})
+    """Read as the page reads them: through the frontend's ``/api/traces/<id>``."""
+    frontend = ServiceProcess(
+        "frontend",
+        traced_stack.frontend_env(JAEGER_QUERY_URL=own_jaeger.query_url),
+        tmp_path / "frontend.log",
+    )
+    frontend.start().wait_ready()
+    try:
+        user = create_user(http, traced_stack, balance=PRICE * 2)
+        before = trace_id_of(order(http, traced_stack, user["id"]))
+        wait_for_trace(own_jaeger, before, {"order-service", "user-service"})
+        assert http.get(f"{frontend.url}/api/traces/{before}", timeout=TIMEOUT).status_code == 200
 
-    own_jaeger.stop(signal.SIGKILL)
-    own_jaeger.start()
-    assert own_jaeger.trace(before) is None  # memory storage: gone with the process
+        own_jaeger.stop(signal.SIGKILL)
+        own_jaeger.start()
+        # Memory storage: gone with the process, and the page's source says so.
+        assert http.get(f"{frontend.url}/api/traces/{before}", timeout=TIMEOUT).status_code == 404
 
-    after = trace_id_of(order(http, traced_stack, user["id"]))
-    wait_for_trace(own_jaeger, after, {"order-service", "user-service"})
+        after = trace_id_of(order(http, traced_stack, user["id"]))
+        wait_for_trace(own_jaeger, after, {"order-service", "user-service"})
+        answer = http.get(f"{frontend.url}/api/traces/{after}", timeout=TIMEOUT)
+        assert answer.status_code == 200
+        assert len(answer.json()["data"][0]["spans"]) >= 5  # order's spans and the users call's
+    finally:
+        frontend.stop()
