@@ -168,7 +168,8 @@ class ExportProblems(logging.Filter):
         self.found = dict(found)
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        # (signal, or a message of another line) -> (kind, when last said, held back since)
+        # (signal and kind, or "line" and another line's message) -> (kind, when last said,
+        # held back since)
         self._said: dict[tuple[str, str], tuple[str, float, int]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -200,7 +201,10 @@ class ExportProblems(logging.Filter):
         elif refusal is not None:
             kind, check = f"rejected ({refusal})", _REJECTED
         now = time.monotonic()
-        due, said = self._due(("signal", signal), kind, now)
+        # Each kind of a signal's failure on its own: failures that alternate (the collector
+        # drops the connection, then a retry runs out of time) are each said once, not again at
+        # every change.
+        due, said = self._due((signal, kind), kind, now)
         if not due:
             return
         destination = self.found.get(signal, Destination("otlp"))

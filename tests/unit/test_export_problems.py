@@ -133,11 +133,15 @@ def test_failures_are_said_once_then_reminded(caplog: pytest.LogCaptureFixture) 
     assert "still failing: refused (1 more failures" in telemetry_lines(caplog)[-1]
 
 
-def test_a_new_kind_of_failure_is_said_at_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_new_kind_of_failure_is_said_at_once_and_each_kind_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="telemetry")
     problems = ExportProblems(destinations({}), interval_s=3600)
-    grpc_failure(problems, "Connection refused")
-    grpc_failure(problems, "Deadline Exceeded")
+    # Kinds that alternate (a dropped connection, then a retry out of time, and again): each is
+    # said once.
+    for error in ("Connection refused", "Deadline Exceeded") * 3:
+        grpc_failure(problems, error)
     assert [line.split(" failed: ")[1].split(".")[0] for line in telemetry_lines(caplog)] == [
         "refused",
         "timeout",
