@@ -207,8 +207,14 @@ function showResult(box, label, result, { took, message }) {
     // The click's trace right here: its waterfall, what to notice, its logs (their heading an
     // h3, under the step's h2).
     const view = element("div", "inline-trace");
-    box.append(line, view);
-    window.TraceView.watch(view, result.traceId, { link: url, headingLevel: 3 });
+    // And its metrics beside it, once the trace says which services and routes it crossed.
+    const metrics = element("div", "inline-metrics");
+    box.append(line, view, metrics);
+    window.TraceView.watch(view, result.traceId, {
+      link: url,
+      headingLevel: 3,
+      onComplete: (trace) => window.MetricsPanel.watch(metrics, result.traceId, trace),
+    });
   }
 }
 

@@ -685,9 +685,10 @@
    * has its server span, for CONFIRM_MS with nothing new. A call with no server span (a service
    * nobody traces) waits QUIET_MS of nothing new instead. Resolves to "complete", "incomplete", "not-found",
    * "no-source" or "replaced". `link`: the trace UI's page of the trace, offered when this
-   * view cannot show it; `headingLevel`: as for render.
+   * view cannot show it; `headingLevel`: as for render; `onComplete`: given the trace (as
+   * readTrace reads it) once it is complete.
    */
-  async function watch(container, traceId, { link = null, headingLevel = 3 } = {}) {
+  async function watch(container, traceId, { link = null, headingLevel = 3, onComplete } = {}) {
     const started = performance.now();
     let seen = -1;
     let sameSince = started;
@@ -729,6 +730,7 @@
                 : "Complete: every span's parent and every call's server span are here.",
             };
             draw(complete);
+            if (onComplete) onComplete(trace);
             await lateLogs(container, traceId, trace, (later) => {
               trace = later;
               draw(complete);
