@@ -310,6 +310,8 @@ def test_both_sources_serve_the_same_families_labels_and_exemplars(
         caught[each.name] = catch(each.metrics, trace_id)
     collector, local = (shape(caught[name].text) for name in ("collector", "make-run"))
     assert set(local) == set(collector)
+    business_and_http = {DURATION, "app_orders", "app_credits", "app_money_moved", "target_info"}
+    assert business_and_http <= set(collector)
     for name in collector:
         assert local[name][:2] == collector[name][:2], name
     exemplars = {name: found.bucket.exemplar for name, found in caught.items()}
