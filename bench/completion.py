@@ -96,9 +96,17 @@ def demo(source: str, work: Path) -> Iterator[Demo]:
     with ExitStack() as running:
         page_env: dict[str, str] = {}
         collector = None
+        ports = {name: free_port() for name in ("users", "payment", "order", "frontend")}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         if source == "local":
-            files = {"SPANS_FILE": str(work / "spans.log"), "LOGS_FILE": str(work / "logs.log")}
-            env = load_environment(work / "no.env", {**env, **files})
+            files = {
+                "SPANS_FILE": str(work / "spans.log"),
+                "LOGS_FILE": str(work / "logs.log"),
+                "METRICS_FILE": str(work / "metrics.pb"),
+            }
+            # make run's: the services' metrics to this frontend server.
+            given = {**env, **files, "FRONTEND_URL": urls["frontend"]}
+            env = load_environment(work / "no.env", given)
             page_env = files
         else:
             jaeger = start_on_free_ports(lambda: Jaeger.create(work))
@@ -110,8 +118,6 @@ def demo(source: str, work: Path) -> Iterator[Demo]:
                 "COLLECTOR_OTLP_HTTP_URL": collector.http_endpoint,
                 "JAEGER_QUERY_URL": jaeger.query_url,
             }
-        ports = {name: free_port() for name in ("users", "payment", "order", "frontend")}
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         processes = {}
         for name, port in ports.items():
             process_env = {**env, "USER_URL": urls["users"], "WEB_CONCURRENCY": "2"}

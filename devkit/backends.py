@@ -179,6 +179,8 @@ class Collector(Program):
 
     grpc_port: int = 0
     http_port: int = 0
+    # The `jaeger` backend's prometheus exporter (0 for another backend).
+    prometheus_port: int = 0
 
     @classmethod
     def create(
@@ -213,12 +215,20 @@ class Collector(Program):
 
     @classmethod
     def for_jaeger(cls, log_dir: Path, jaeger: Jaeger, **sets: str) -> Collector:
-        """``common.yaml`` + ``jaeger.yaml``, exporting traces to ``jaeger``."""
-        return cls.create(
+        """``common.yaml`` + ``jaeger.yaml``, exporting traces to ``jaeger``; its prometheus
+        exporter, which serves the metrics, on a free port too."""
+        prometheus = free_port()
+        collector = cls.create(
             log_dir,
             "jaeger",
-            {"exporters::otlp_grpc/jaeger::endpoint": jaeger.otlp_endpoint, **sets},
+            {
+                "exporters::otlp_grpc/jaeger::endpoint": jaeger.otlp_endpoint,
+                "exporters::prometheus::endpoint": f"{HOST}:{prometheus}",
+                **sets,
+            },
         )
+        collector.prometheus_port = prometheus
+        return collector
 
     @property
     def endpoint(self) -> str:
@@ -229,6 +239,11 @@ class Collector(Program):
     def http_endpoint(self) -> str:
         """OTLP/HTTP, as the frontend's COLLECTOR_OTLP_HTTP_URL."""
         return f"http://{HOST}:{self.http_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The prometheus exporter (``/metrics``), as the frontend's COLLECTOR_PROMETHEUS_URL."""
+        return f"http://{HOST}:{self.prometheus_port}"
 
 
 def version(binary: Path) -> str:

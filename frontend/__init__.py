@@ -2,8 +2,9 @@
 
 The page calls ``/users``, ``/payments/...``, ``/orders`` and ``/products`` on its own origin;
 this server forwards them, untouched (``traceparent`` included), to the services, and forwards
-the browser's spans from ``/otlp-http/`` to the collector's OTLP/HTTP receiver. In containers
-nginx does the same job, so the page has one shape everywhere.
+the browser's spans from ``/otlp-http/`` to the collector's OTLP/HTTP receiver. The page's trace
+view reads ``/api/traces/<id>`` and its metrics ``/api/metrics``. In containers nginx does the
+same job, so the page has one shape everywhere.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ def create_app(config: FrontendSettings | None = None) -> Flask:
     app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="")
     app.extensions["settings"] = settings
 
+    from frontend.metrics_api import bp as metrics_api_bp
     from frontend.proxy import bp as proxy_bp
     from frontend.trace_api import bp as trace_api_bp
     from frontend.viewer import bp as viewer_bp
 
     app.register_blueprint(proxy_bp)
+    app.register_blueprint(metrics_api_bp)
     app.register_blueprint(trace_api_bp)
     app.register_blueprint(viewer_bp)
 

@@ -93,7 +93,7 @@ def browser_spans() -> Response:
     """The browser's spans: to the collector, or (no collector) into the local spans file."""
     settings = _settings()
     if settings.collector_otlp_http_url:
-        return _forward_to_collector(settings.collector_otlp_http_url)
+        return forward_to_collector(settings.collector_otlp_http_url, "/v1/traces")
     try:
         export = ExportTraceServiceRequest.FromString(request.get_data())
     except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
@@ -106,11 +106,14 @@ def browser_spans() -> Response:
     )
 
 
-def _forward_to_collector(collector_url: str) -> Response:
+def forward_to_collector(collector_url: str, path: str) -> Response:
+    """This OTLP/HTTP export, to the collector's ``path`` (``/v1/traces``, ``/v1/metrics``)."""
     headers = {"Content-Type": request.headers.get("Content-Type", "application/x-protobuf")}
+    if "Content-Encoding" in request.headers:  # a gzipped export stays gzipped
+        headers["Content-Encoding"] = request.headers["Content-Encoding"]
     try:
         upstream = _session.post(
-            collector_url + "/v1/traces", data=request.get_data(), headers=headers, timeout=(2, 10)
+            collector_url + path, data=request.get_data(), headers=headers, timeout=(2, 10)
         )
     except requests.RequestException as exc:
         message = f"The collector is unreachable ({type(exc).__name__})."

@@ -45,6 +45,7 @@ LONGEST_FIRST = [
     "test_frontend",
     "test_real_jaeger",
     "test_real_collector",
+    "test_metrics_source",
     "test_trace_view",
     "test_fuzz",
     "test_lifecycle",

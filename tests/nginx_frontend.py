@@ -113,15 +113,19 @@ def start_frontend(
 ) -> ServiceProcess | NginxFrontend:
     """The page's origin, started and ready: ``python-server`` (``make run``'s) or ``nginx``.
 
-    nginx gets the image's default for ``JAEGER_QUERY_URL`` when ``variables`` has none: an
-    address where nothing answers; and, unless ``variables`` names one (a test's own DNS
-    server), this machine's resolvers, as the image's entrypoint would find them.
+    nginx gets the image's defaults for ``JAEGER_QUERY_URL`` and ``COLLECTOR_PROMETHEUS_URL``
+    when ``variables`` has none: addresses where nothing answers; and, unless ``variables``
+    names one (a test's own DNS server), this machine's resolvers, as the image's entrypoint
+    would find them.
     """
     if kind == "nginx":
         if not Path(NGINX).exists():
             pytest.fail(f"{NGINX} is missing: `make test` installs Debian's nginx-light")
-        nowhere = f"http://127.0.0.1:{free_port()}"
-        defaults = {"JAEGER_QUERY_URL": nowhere, "NGINX_LOCAL_RESOLVERS": local_resolvers()}
+        defaults = {
+            "JAEGER_QUERY_URL": f"http://127.0.0.1:{free_port()}",
+            "COLLECTOR_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",
+            "NGINX_LOCAL_RESOLVERS": local_resolvers(),
+        }
         return NginxFrontend(workdir, {**defaults, **variables}).start()
     return (
         ServiceProcess("frontend", base_env(**variables), workdir / "frontend.log")

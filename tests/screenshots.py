@@ -26,6 +26,7 @@ import requests
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from devkit.browser import CHROMIUM, CHROMIUM_ARGS
+from devkit.process import free_port
 from shared.launch.local import load_environment
 from tests.conftest import run_init_db
 from tests.stack import ROOT, ServiceProcess, Stack, base_env
@@ -78,16 +79,28 @@ def main() -> int:
         shutil.rmtree(SCREENSHOT_DATA, ignore_errors=True)
         SCREENSHOT_DATA.mkdir(parents=True)
         database = f"sqlite:///{SCREENSHOT_DATA.relative_to(ROOT) / 'tracing-demo.sqlite3'}"
-        files = {"SPANS_FILE": str(work / "spans.log"), "LOGS_FILE": str(work / "logs.log")}
+        files = {
+            "SPANS_FILE": str(work / "spans.log"),
+            "LOGS_FILE": str(work / "logs.log"),
+            "METRICS_FILE": str(work / "metrics.pb"),
+        }
+        frontend_port = free_port()
         init = run_init_db(database)
         if init.returncode:
             print(init.stderr, file=sys.stderr)
             return init.returncode
         # make run's environment; every payment-failure transfer fails, for a steady picture.
-        given = base_env(DATABASE_URL=database, PAYMENT_FAILURE_RATE="1", **files)
+        given = base_env(
+            DATABASE_URL=database,
+            PAYMENT_FAILURE_RATE="1",
+            FRONTEND_URL=f"http://127.0.0.1:{frontend_port}",  # the services' metrics go there
+            **files,
+        )
         del given["OTEL_BSP_SCHEDULE_DELAY"], given["OTEL_BLRP_SCHEDULE_DELAY"]
         stack = Stack.start(work, load_environment(work / "no.env", given))
-        frontend = ServiceProcess("frontend", stack.frontend_env(**files), work / "frontend.log")
+        frontend = ServiceProcess(
+            "frontend", stack.frontend_env(**files), work / "frontend.log", port=frontend_port
+        )
         try:
             frontend.start().wait_ready()
             with sync_playwright() as playwright:

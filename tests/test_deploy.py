@@ -53,6 +53,7 @@ IMAGE_VARIABLES = {
         "COLLECTOR_OTLP_HTTP_URL",
         "TRACE_UI_URL",
         "JAEGER_QUERY_URL",
+        "COLLECTOR_PROMETHEUS_URL",
     },
     "otel-collector": {"SIGNOZ_ENDPOINT", "SIGNOZ_INSECURE", "SIGNOZ_INGESTION_KEY"},
     "mysql": {"MYSQL_ROOT_PASSWORD", "MYSQL_DATABASE", "MYSQL_USER", "MYSQL_PASSWORD"},
@@ -464,7 +465,9 @@ def test_compose_publishes_only_the_page_the_trace_ui_and_the_collector() -> Non
         for name, service in compose_config()["services"].items()
         if service.get("ports")
     }
-    assert published == {"frontend": [8080], "jaeger": [16686], "otel-collector": [4317, 4318]}
+    # the collector's: OTLP in, and its prometheus exporter for a scraper of your own
+    collector = [4317, 4318, 8889]
+    assert published == {"frontend": [8080], "jaeger": [16686], "otel-collector": collector}
 
 
 def test_the_signoz_variant_publishes_nothing_a_local_signoz_publishes() -> None:
@@ -494,11 +497,13 @@ def test_the_signoz_variant_starts_no_jaeger_and_links_the_page_to_signoz() -> N
     frontend = services["frontend"]["environment"]
     # SigNoz's trace page, on the UI port it publishes
     assert frontend["TRACE_UI_URL"] == "http://localhost:8080/trace/{trace_id}"
-    # no Jaeger to read traces from: the image's default, where nothing answers, makes the page
-    # show each click's link (nginx's no_trace_source) instead of looking in a missing Jaeger
-    assert "JAEGER_QUERY_URL" not in frontend
-    nowhere = dockerfile_env(ROOT / "frontend" / "Dockerfile")["JAEGER_QUERY_URL"]
-    assert _url_host_port(nowhere)[0] == "127.0.0.1"
+    # no Jaeger to read traces from, no prometheus exporter to read metrics from: the image's
+    # defaults, where nothing answers, make the page show each click's link (nginx's
+    # no_trace_source) and say the metrics are in SigNoz (no_metrics_source)
+    for variable in ("JAEGER_QUERY_URL", "COLLECTOR_PROMETHEUS_URL"):
+        assert variable not in frontend
+        nowhere = dockerfile_env(ROOT / "frontend" / "Dockerfile")[variable]
+        assert _url_host_port(nowhere)[0] == "127.0.0.1"
     # the page's own spans still go through the bundled collector, which is there
     host, port = _url_host_port(frontend["COLLECTOR_OTLP_HTTP_URL"])
     assert host == "otel-collector" and host in services and port == 4318
@@ -541,7 +546,8 @@ def test_compose_switches_every_signal_with_one_file(backend: str) -> None:
         # one exporter, one destination, for all three signals
         assert len({tuple(e) for e in exporters.values()}) == 1
     else:
-        assert exporters["traces"] != exporters["metrics"] == exporters["logs"] == ["debug"]
+        assert exporters["traces"] != exporters["logs"] == ["debug"]
+        assert exporters["metrics"] == ["prometheus", "debug"]
 
 
 def test_compose_sends_all_three_signals_to_signoz_cloud_with_tls_and_the_key() -> None:
@@ -721,7 +727,8 @@ def test_service_urls_name_real_services_and_ports(overlay: str) -> None:
     if overlay == "jaeger":
         host, port = _url_host_port(data["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert port in {p["port"] for p in services[host]["spec"]["ports"]}
-        for variable in ("COLLECTOR_OTLP_HTTP_URL", "JAEGER_QUERY_URL"):  # the frontend's
+        # the frontend's
+        for variable in ("COLLECTOR_OTLP_HTTP_URL", "JAEGER_QUERY_URL", "COLLECTOR_PROMETHEUS_URL"):
             host, port = _url_host_port(data[variable])
             name = _service_named_in_full(host, services)
             assert port in {p["port"] for p in services[name]["spec"]["ports"]}
@@ -783,6 +790,7 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         "/products",
         "/otlp-http/",
         "/api/traces/",
+        "/api/metrics",
     } <= locations
     assert 'location ~ "^/traces/[0-9a-f]{32}$"' in template  # as the Python server's check
     from frontend import create_app
@@ -797,6 +805,8 @@ def test_frontend_probe_paths_and_proxied_paths_match_the_python_frontend() -> N
         "/products",
         "/otlp-http/v1/traces",
         "/api/traces/<trace_id>",
+        "/api/metrics",
+        "/otlp-http/v1/metrics",
         "/traces/<trace_id>",
     ):
         assert path in routes
@@ -984,17 +994,24 @@ def test_collector_accepts_traces_metrics_and_logs_for_every_backend(backend: st
     health = next(p for p in container["ports"] if p["name"] == "health")
     assert config["extensions"]["health_check"]["endpoint"] == f"0.0.0.0:{health['containerPort']}"
     assert container["readinessProbe"]["httpGet"]["port"] == "health"
-    # the ports the receivers listen on are the ones compose publishes and the Service exposes
-    receiver_ports = {int(p["endpoint"].rpartition(":")[2]) for p in protocols.values()}
+    # the ports the receivers (and the jaeger backend's prometheus exporter) listen on are the
+    # ones compose publishes and the Service exposes
+    listening = {int(p["endpoint"].rpartition(":")[2]) for p in protocols.values()}
+    listening |= {
+        int(exporter["endpoint"].rpartition(":")[2])
+        for name, exporter in compose_collector_config("jaeger")["exporters"].items()
+        if name.split("/")[0] == "prometheus"
+    }
     published = compose_config()["services"]["otel-collector"]["ports"]
-    assert {int(p["target"]) for p in published} == receiver_ports
+    assert {int(p["target"]) for p in published} == listening
     container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     service = objects("jaeger", "Service")["otel-collector"]
-    assert {p["port"] for p in service["spec"]["ports"]} == receiver_ports
-    assert {container_ports[p["targetPort"]] for p in service["spec"]["ports"]} == receiver_ports
+    assert {p["port"] for p in service["spec"]["ports"]} == listening
+    assert {container_ports[p["targetPort"]] for p in service["spec"]["ports"]} == listening
 
 
 def test_jaeger_receives_only_traces_and_metrics_and_logs_reach_the_debug_output() -> None:
+    """Metrics also reach the prometheus exporter, the page's /api/metrics (see below)."""
     config = compose_collector_config("jaeger")
     pipelines = config["service"]["pipelines"]
     to_jaeger = {
@@ -1011,12 +1028,32 @@ def test_jaeger_receives_only_traces_and_metrics_and_logs_reach_the_debug_output
     assert config["exporters"][name]["tls"]["insecure"] is True
     for signal in ("metrics", "logs"):
         # Jaeger's OTLP endpoint would refuse them: the debug exporter prints them instead
-        assert pipelines[signal]["exporters"] == ["debug"], signal
+        assert pipelines[signal]["exporters"][-1] == "debug", signal
     assert config["exporters"]["debug"]["verbosity"] in {"basic", "normal", "detailed"}
     # jaeger:4317 is real in compose and in the jaeger overlay
     assert "jaeger" in compose_config()["services"]
     jaeger_ports = {p["port"] for p in objects("jaeger", "Service")["jaeger"]["spec"]["ports"]}
     assert 4317 in jaeger_ports
+
+
+def test_the_jaeger_backend_serves_metrics_with_exemplars_where_the_page_reads_them() -> None:
+    """The prometheus exporter in OpenMetrics (the only text with exemplars), on the port the
+    frontend's COLLECTOR_PROMETHEUS_URL names in compose and in the jaeger overlay."""
+    config = compose_collector_config("jaeger")
+    assert config["service"]["pipelines"]["metrics"]["exporters"][0] == "prometheus"
+    exporter = config["exporters"]["prometheus"]
+    assert exporter["enable_open_metrics"] is True
+    host, port = exporter_host_port(exporter)
+    assert host == "0.0.0.0"
+    compose_url = compose_config()["services"]["frontend"]["environment"][
+        "COLLECTOR_PROMETHEUS_URL"
+    ]
+    assert _url_host_port(compose_url) == ("otel-collector", port)
+    overlay_url = objects("jaeger", "ConfigMap")["tracing-demo-config"]["data"][
+        "COLLECTOR_PROMETHEUS_URL"
+    ]
+    host, service_port = _url_host_port(overlay_url)
+    assert host.partition(".")[0] == "otel-collector" and service_port == port
 
 
 def test_signoz_backend_sends_all_three_signals_with_the_ingestion_key_header() -> None:

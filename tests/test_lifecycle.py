@@ -191,14 +191,17 @@ class MakeRun:
         return False
 
 
-def start_make_run(tmp_path: Path) -> MakeRun:
-    """``make run`` on free ports and a fresh SQLite file, once it says the services are up."""
+def start_make_run(tmp_path: Path, **variables: str) -> MakeRun:
+    """``make run`` on free ports and a fresh SQLite file, once it says the services are up;
+    ``variables`` on top of the tests' environment."""
     ports = {name: free_port() for name in ("USER_URL", "PAYMENT_URL", "ORDER_URL", "FRONTEND_URL")}
     env = base_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
         SPANS_FILE=str(tmp_path / "spans.log"),
         LOGS_FILE=str(tmp_path / "logs.log"),
+        METRICS_FILE=str(tmp_path / "metrics.pb"),
         **{name: f"localhost:{port}" for name, port in ports.items()},
+        **variables,
     )
     env["VENV"] = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")))
     # make run's own export delays, not the tests' quick ones.

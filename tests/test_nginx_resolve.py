@@ -33,6 +33,7 @@ SERVICE_NAMES = {
     "ORDER_URL": "order",
     "COLLECTOR_OTLP_HTTP_URL": "otel-collector",
     "JAEGER_QUERY_URL": "jaeger",
+    "COLLECTOR_PROMETHEUS_URL": "otel-collector",
 }
 # The template's `resolver ... valid=10s`, plus room for a machine busy with other work.
 FOLLOWS_WITHIN_S = 60.0
@@ -228,6 +229,8 @@ PATHS = {
     # /otlp-http/ is the page's name for the collector's OTLP/HTTP root.
     "browser-spans": ("POST", "/otlp-http/v1/traces", "otel-collector", "/v1/traces"),
     "trace-view": ("GET", f"/api/traces/{TRACE_ID}", "jaeger", f"/api/traces/{TRACE_ID}"),
+    # The collector's prometheus exporter serves its metrics at /metrics.
+    "metrics": ("GET", "/api/metrics", "otel-collector", "/metrics"),
 }
 
 
@@ -252,6 +255,18 @@ def test_each_path_reaches_its_service_by_name_at_the_same_upstream_path(
     assert seen.headers["traceparent"] == headers["traceparent"]
     assert seen.headers["idempotency-key"] == headers["Idempotency-Key"]
     assert demo.dns.asked(name) >= 1
+
+
+def test_the_metrics_path_asks_the_exporter_for_openmetrics_whatever_the_page_accepts(
+    demo: Demo,
+) -> None:
+    """The exporter answers the older text format, which has no exemplars, unless asked."""
+    demo.answer_all(OLD_ADDRESS)
+    nginx = demo.start_nginx()
+    answer = requests.get(nginx.url + "/api/metrics", headers={"Accept": "*/*"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    (seen,) = demo.old.seen
+    assert seen.headers["accept"] == "application/openmetrics-text; version=1.0.0"
 
 
 def test_a_service_that_comes_back_at_another_address_is_reached_there(demo: Demo) -> None:
@@ -294,6 +309,13 @@ NO_TRACE_SOURCE = {
         "follow the trace link to the trace UI."
     ),
 }
+NO_METRICS_SOURCE = {
+    "error": "no_metrics_source",
+    "message": (
+        "No metrics endpoint answers at COLLECTOR_PROMETHEUS_URL: "
+        "the services send their metrics to the metrics backend."
+    ),
+}
 # What nginx answers while a name does not resolve, or resolves where nothing listens.
 UNREACHABLE = {
     "users": (502, _no_name("users service", "users"), _unreachable("users service")),
@@ -317,6 +339,8 @@ UNREACHABLE = {
     ),
     # No Jaeger beside the page (another backend): the page shows the trace link instead.
     "trace-view": (404, NO_TRACE_SOURCE, NO_TRACE_SOURCE),
+    # No prometheus exporter (SigNoz): the page says where the metrics are instead.
+    "metrics": (404, NO_METRICS_SOURCE, NO_METRICS_SOURCE),
 }
 
 

@@ -68,20 +68,21 @@ class LocalDemo:
 def started_local_demo(database_url: str, work: Path) -> Iterator[LocalDemo]:
     """The services and the frontend server as `make run` sets them up, files in ``work``."""
     spans_file, logs_file = work / "spans.log", work / "logs.log"
+    files = {"SPANS_FILE": str(spans_file), "LOGS_FILE": str(logs_file)}
+    files["METRICS_FILE"] = str(work / "metrics.pb")
+    frontend_port = free_port()
     given = base_env(
         DATABASE_URL=database_url,
-        SPANS_FILE=str(spans_file),
-        LOGS_FILE=str(logs_file),
+        FRONTEND_URL=f"http://127.0.0.1:{frontend_port}",  # the services' metrics go there
         PAYMENT_FAILURE_RATE="1",  # every payment-failure transfer fails: no retry loop
+        **files,
     )
     del given["OTEL_BSP_SCHEDULE_DELAY"], given["OTEL_BLRP_SCHEDULE_DELAY"]  # make run's own
     env = load_environment(work / "no.env", given)
     assert env["OTEL_TRACES_EXPORTER"] == "span_lines" and env["OTEL_LOGS_EXPORTER"] == "log_lines"
     stack = Stack.start(work, env)
     frontend = ServiceProcess(
-        "frontend",
-        stack.frontend_env(SPANS_FILE=str(spans_file), LOGS_FILE=str(logs_file)),
-        work / "frontend.log",
+        "frontend", stack.frontend_env(**files), work / "frontend.log", port=frontend_port
     )
     try:
         frontend.start().wait_ready()

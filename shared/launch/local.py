@@ -52,7 +52,9 @@ def load_environment(env_file: Path, environ: Mapping[str, str] = os.environ) ->
     With no OTLP endpoint anywhere, spans go to the spans file (the ``span_lines`` exporter; the
     frontend server writes the page's spans there too) and log records to the logs file
     (``log_lines``), where the page's trace view reads them; logs also stay on the terminal,
-    each line with its trace id.
+    each line with its trace id. Metrics go over OTLP/HTTP to the frontend server, which keeps
+    the latest point of every series and serves them at ``/api/metrics`` as the Collector's
+    prometheus exporter would (``frontend.metrics_api``).
     """
     from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     env = {**from_file, **environ}
@@ -70,8 +72,15 @@ def load_environment(env_file: Path, environ: Mapping[str, str] = os.environ) ->
     if not env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
         env.setdefault("OTEL_LOGS_EXPORTER", "log_lines")
     if not env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        env.setdefault("OTEL_METRICS_EXPORTER", "none")
+        env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = frontend_metrics_endpoint(env)
+        env["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] = "http/protobuf"
     return env
+
+
+def frontend_metrics_endpoint(env: Mapping[str, str]) -> str:
+    """Where the frontend server of ``env`` takes the services' metrics (OTLP/HTTP)."""
+    port = PROCESSES_BY_NAME["frontend"].port(settings_or_exit(env))
+    return f"http://127.0.0.1:{port}/otlp-http/v1/metrics"
 
 
 def main() -> int:
@@ -145,6 +154,9 @@ def _print_banner(env: dict[str, str], settings: Settings) -> None:
         lines.append(
             f"No OTLP endpoint set: spans are written to {settings.spans_file} and logs to "
             f"{settings.logs_file}; each click's trace and logs show under it on the page."
+        )
+        lines.append(
+            f"Metrics, with exemplars (OpenMetrics): http://localhost:{frontend}/api/metrics"
         )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
