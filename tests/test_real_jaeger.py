@@ -103,6 +103,7 @@ def demo(
         running.callback(stack.stop)
         page_origin = stack.frontend_env(
             COLLECTOR_OTLP_HTTP_URL=collector.http_endpoint,
+            COLLECTOR_PROMETHEUS_URL=collector.prometheus_url,
             JAEGER_QUERY_URL=jaeger.query_url,
             TRACE_UI_URL=f"{jaeger.query_url}/trace/{{trace_id}}",
         )
@@ -243,6 +244,19 @@ def test_each_click_shows_its_whole_trace_read_from_jaeger(
         sql = done.view.locator(".fact.sql").filter(has_text=statement)
         expect(sql.first).to_be_visible()
     expect(done.view.locator(".span-row.error")).to_have_count(0)
+
+
+def test_the_order_click_shows_its_metrics_from_the_collector_with_its_own_exemplar(
+    clicks: dict[str, Click],
+) -> None:
+    """Beside the trace read from Jaeger: the order route's figures from the Collector's
+    prometheus exporter (OpenMetrics, through the frontend's /api/metrics), with the exemplar
+    that carries this click's trace id."""
+    done = clicks["order"]
+    row = done.box.locator(".inline-metrics .route-row[data-service='order-service']")
+    expect(row).to_contain_text("POST /orders")
+    expect(row.locator(".exemplar-trace-id")).to_have_text(done.trace_id, timeout=30_000)
+    assert int(row.locator(".route-count").inner_text()) >= 1
 
 
 def test_a_payment_failure_is_marked_where_it_started_in_jaegers_trace(

@@ -165,6 +165,26 @@ def test_the_order_click_shows_its_whole_trace_with_the_sql_without_opening_anyt
     expect(details.locator("th", has_text="self time")).to_be_visible()
 
 
+# The services export their metrics every second here (make run: 5 s); room for a busy machine.
+METRICS_MS = 20_000
+
+
+def test_the_order_click_shows_its_metrics_with_its_own_exemplar(page: Page) -> None:
+    """Beside the trace: the route's request count, growing by one per order, and the exemplar
+    that carries this very click's trace id (recorded inside its request's span)."""
+    counts = []
+    for _ in range(2):
+        box, trace_id = _order(page)
+        _whole_view(box)
+        row = box.locator(".inline-metrics .route-row[data-service='order-service']")
+        expect(row).to_contain_text("POST /orders")
+        expect(row.locator(".exemplar-trace-id")).to_have_text(trace_id, timeout=METRICS_MS)
+        counts.append(int(row.locator(".route-count").inner_text()))
+        counters = box.locator(".inline-metrics .business-counters li")
+        expect(counters.filter(has_text="order-service · app_orders placed")).to_have_count(1)
+    assert counts[1] == counts[0] + 1, counts
+
+
 def test_the_order_trace_shows_its_logs_below_it(page: Page, local_demo: LocalDemo) -> None:
     box, trace_id = _order(page)
     order_id = json.loads(box.locator("pre").inner_text())["id"]

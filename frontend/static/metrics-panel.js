@@ -76,14 +76,15 @@
     return lower;
   }
 
-  /** What the samples say of one route of one service. */
-  function routeFigures(samples, service, route) {
+  /** What the samples say of one route (and method) of one service, over its instances. */
+  function routeFigures(samples, { service, route, method }) {
     const mine = (suffix) =>
       samples.filter(
         (s) =>
           s.name === `${DURATION}${suffix}` &&
           isService(s.labels, service) &&
-          s.labels.http_route === route,
+          s.labels.http_route === route &&
+          (!method || s.labels.http_request_method === method),
       );
     const byLe = new Map();
     const exemplars = [];
@@ -120,18 +121,19 @@
     return ms < 1 ? `${Math.round(ms * 1000)} µs` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
   }
 
-  /** The routes the click hit: each of our services' server spans, once per service and route. */
+  /** The routes the click hit: our services' server spans, once per service, method and route. */
   function routesOf(trace) {
     const seen = new Map();
     for (const span of trace.spans) {
       const route = span.tags.get("http.route");
       if (span.kind !== "server" || !route || span.service === "frontend") continue;
-      const key = `${span.service} ${route}`;
+      const method = span.tags.get("http.request.method") || span.tags.get("http.method") || "";
+      const key = `${span.service} ${method} ${route}`;
       if (!seen.has(key)) {
         seen.set(key, {
           service: span.service,
           route,
-          method: span.tags.get("http.request.method") || span.tags.get("http.method") || "",
+          method,
           seconds: span.duration / 1e6,
           end: span.end / 1e6,
           exemplar: null,
@@ -151,7 +153,7 @@
     }
     table.append(head);
     for (const route of routes) {
-      const figures = routeFigures(samples, route.service, route.route);
+      const figures = routeFigures(samples, route);
       const mine = figures.exemplars.find((e) => e.labels.trace_id === traceId);
       if (mine) route.exemplar = mine;
       const row = element("tr", "route-row");
