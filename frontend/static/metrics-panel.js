@@ -213,12 +213,14 @@
         const response = await fetch("/api/metrics", { cache: "no-store" });
         const type = response.headers.get("Content-Type") || "";
         if (type.includes("json")) {
+          // No metrics here (SigNoz): say where they are instead.
           const error = await response.json();
           container.replaceChildren(
             element(
               "p",
               "metrics-note",
-              error.message || "No metrics source here: see your backend's metrics.",
+              `${error.message || "No metrics source here."} With SigNoz: its Metrics ` +
+                "explorer and dashboards (the trace link above opens SigNoz).",
             ),
           );
           return "no-source";
