@@ -46,6 +46,10 @@ def click(page: Page, button: str, box_id: str, scenario: str = "") -> Locator:
     # A click may take seconds (lost-response waits out the payment service's read timeout).
     expect(trace).not_to_have_text(previous or "-", timeout=TIMEOUT_MS)
     expect(box.locator(".inline-trace .complete")).to_be_visible(timeout=TIMEOUT_MS)
+    # And its metrics, with the click's exemplar of every route it hit (the next export).
+    rows = box.locator(".inline-metrics .route-row")
+    expect(rows.first).to_be_visible(timeout=TIMEOUT_MS)
+    expect(rows.locator(".exemplar:not(.found)")).to_have_count(0, timeout=TIMEOUT_MS)
     return box
 
 
