@@ -226,7 +226,12 @@ def test_the_page_with_each_clicks_trace_and_the_trace_page_pass_axe(
     axe_core = npm_installed_frontend / "node_modules" / "axe-core" / "axe.min.js"
     _, trace_id = _order(page)
     for box_id in ("create-user-result", "transfer-result", "order-result"):
-        _whole_view(page.locator(f"#{box_id}"))
+        box = page.locator(f"#{box_id}")
+        _whole_view(box)
+        # Its metrics panel drawn, each route with the click's exemplar.
+        rows = box.locator(".inline-metrics .route-row")
+        expect(rows.first).to_be_visible(timeout=METRICS_MS)
+        expect(rows.locator(".exemplar:not(.found)")).to_have_count(0, timeout=METRICS_MS)
     expect(page.locator("#orders-list li[data-trace-id]")).to_have_count(1)
     # One span's details open: its key/value table is audited with the rest.
     page.locator("#order-result .span-row > summary").first.click()
