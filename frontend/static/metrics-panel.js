@@ -10,7 +10,9 @@
 "use strict";
 
 (() => {
-  const LOOK_EVERY_MS = 1000;
+  // Under half the services' export interval (1 s in the tests, 5 s in make run and compose):
+  // an exemplar lives one export, and no look may miss it.
+  const LOOK_EVERY_MS = 400;
   const GIVE_UP_MS = 30000;
   const DURATION = "http_server_request_duration_seconds";
   const COUNTERS = ["app_orders", "app_credits", "app_money_moved"];
@@ -91,7 +93,7 @@
     for (const sample of mine("_bucket")) {
       const le = sample.labels.le === "+Inf" ? Infinity : Number(sample.labels.le);
       byLe.set(le, (byLe.get(le) || 0) + sample.value);
-      if (sample.exemplar) exemplars.push({ ...sample.exemplar, le });
+      if (sample.exemplar) exemplars.push({ ...sample.exemplar, le, instance: sample.labels.instance });
     }
     const buckets = [...byLe.entries()]
       .sort((a, b) => a[0] - b[0])
@@ -100,9 +102,13 @@
     return { buckets, count, exemplars };
   }
 
-  /** The business counters of `service`, by name and outcome (or flow). */
-  function counterFigures(samples, service) {
+  /**
+   * The business counters of `service`, by name and outcome (or flow): their totals, and the
+   * ones this click moved (a series whose exemplar carries `traceId`).
+   */
+  function counterFigures(samples, service, traceId) {
     const totals = new Map();
+    const moved = new Set();
     for (const sample of samples) {
       const counter = COUNTERS.find((name) => sample.name.startsWith(`${name}_total`));
       if (!counter || !sample.name.endsWith("_total") || !isService(sample.labels, service)) {
@@ -111,8 +117,9 @@
       const by = sample.labels.app_outcome || sample.labels.app_flow || "";
       const key = `${counter}${by ? ` ${by}` : ""}`;
       totals.set(key, (totals.get(key) || 0) + sample.value);
+      if (sample.exemplar && sample.exemplar.labels.trace_id === traceId) moved.add(key);
     }
-    return totals;
+    return { totals, moved };
   }
 
   function milliseconds(seconds) {
@@ -143,7 +150,9 @@
     return [...seen.values()];
   }
 
-  function draw(container, traceId, routes, samples, waiting) {
+  /** Draw the panel from one look's `samples`; what the click's exemplars showed is kept in
+   * `routes` and `moved` (an exemplar lives one export). */
+  function draw(container, traceId, routes, moved, samples, waiting) {
     const panel = element("section", "click-metrics");
     panel.append(element("h3", "click-metrics-title", "Metrics of this click"));
     const table = element("table", "route-metrics");
@@ -156,10 +165,19 @@
       const figures = routeFigures(samples, route);
       const mine = figures.exemplars.find((e) => e.labels.trace_id === traceId);
       if (mine) route.exemplar = mine;
+      // Replaced: in this request's bucket every worker's exemplar is a request recorded after
+      // it ended, so its own can no longer come.
+      const bucket = figures.buckets.find(({ le }) => route.seconds <= le);
+      const inBucket = figures.exemplars.filter((e) => bucket && e.le === bucket.le);
+      if (!route.exemplar && inBucket.length && inBucket.every((e) => e.time > route.end)) {
+        route.replaced = true;
+      }
       const row = element("tr", "route-row");
       row.dataset.service = route.service;
       row.append(element("td", null, `${route.service} · ${route.method} ${route.route}`));
-      row.append(element("td", "route-count", figures.count ? String(figures.count) : "–"));
+      // The count once it holds this request (its exemplar's export), not before.
+      const counted = route.exemplar || route.replaced;
+      row.append(element("td", "route-count", counted ? String(figures.count) : "–"));
       row.append(element("td", "this-one", milliseconds(route.seconds)));
       row.append(element("td", null, milliseconds(quantile(0.5, figures.buckets))));
       row.append(element("td", null, milliseconds(quantile(0.95, figures.buckets))));
@@ -170,31 +188,29 @@
         cell.title = `Recorded inside this request's span, in the bucket ≤ ${milliseconds(
           route.exemplar.le,
         )}: the number and the trace are the same request.`;
+      } else if (route.replaced) {
+        cell.textContent = "replaced by a later request before it was read";
       } else {
-        // Its bucket's exemplar is another request's, recorded after this one ended.
-        const bucket = figures.buckets.find(({ le }) => route.seconds <= le);
-        const later = figures.exemplars.find(
-          (e) => bucket && e.le === bucket.le && e.time !== null && e.time > route.end,
-        );
-        cell.textContent = waiting
-          ? later
-            ? "replaced by a later request before it was read"
-            : "waiting for the next export…"
-          : "not seen";
+        cell.textContent = waiting ? "waiting for the next export…" : "not seen";
       }
       row.append(cell);
       table.append(row);
     }
     panel.append(table);
-    const counters = element("ul", "business-counters");
     for (const service of new Set(routes.map((route) => route.service))) {
-      for (const [name, total] of counterFigures(samples, service)) {
-        const item = element("li", null, `${service} · ${name}: ${total}`);
-        item.dataset.counter = `${service} ${name}`;
+      const { totals, moved: now } = counterFigures(samples, service, traceId);
+      for (const key of now) moved.set(`${service} · ${key}`, totals.get(key));
+    }
+    if (moved.size) {
+      const counters = element("ul", "business-counters");
+      counters.append(element("li", "counters-note", "Business counters this click moved:"));
+      for (const [name, total] of moved) {
+        const item = element("li", null, `${name}: ${total}`);
+        item.dataset.counter = name;
         counters.append(item);
       }
+      panel.append(counters);
     }
-    if (counters.children.length) panel.append(counters);
     container.replaceChildren(panel);
   }
 
@@ -205,6 +221,7 @@
   async function watch(container, traceId, trace) {
     const routes = routesOf(trace);
     if (!routes.length) return "no-routes";
+    const moved = new Map();
     const started = performance.now();
     container.replaceChildren(element("p", "metrics-note", "Waiting for the services' metrics…"));
     while (container.isConnected) {
@@ -212,9 +229,9 @@
       try {
         const response = await fetch("/api/metrics", { cache: "no-store" });
         const type = response.headers.get("Content-Type") || "";
-        if (type.includes("json")) {
+        const error = type.includes("json") ? await response.json() : null;
+        if (error && error.error === "no_metrics_source") {
           // No metrics here (SigNoz): say where they are instead.
-          const error = await response.json();
           container.replaceChildren(
             element(
               "p",
@@ -225,14 +242,14 @@
           );
           return "no-source";
         }
-        if (response.ok) answer = await response.text();
+        if (response.ok && !error) answer = await response.text();
       } catch {
         answer = null;
       }
       const waiting = performance.now() - started < GIVE_UP_MS;
       if (answer !== null) {
-        draw(container, traceId, routes, parse(answer), waiting);
-        if (routes.every((route) => route.exemplar)) return "complete";
+        draw(container, traceId, routes, moved, parse(answer), waiting);
+        if (routes.every((route) => route.exemplar || route.replaced)) return "complete";
       }
       if (!waiting) return "incomplete";
       await new Promise((resolve) => setTimeout(resolve, LOOK_EVERY_MS));

@@ -71,9 +71,15 @@ def load_environment(env_file: Path, environ: Mapping[str, str] = os.environ) ->
         env.setdefault("OTEL_TRACES_EXPORTER", "span_lines")
     if not env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
         env.setdefault("OTEL_LOGS_EXPORTER", "log_lines")
-    if not env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
-        env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = frontend_metrics_endpoint(env)
-        env["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] = "http/protobuf"
+    if env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        return env
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        # The frontend server forwards /otlp-http to that collector, which was not asked to
+        # take metrics: none, rather than exports nobody takes.
+        env.setdefault("OTEL_METRICS_EXPORTER", "none")
+        return env
+    env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] = frontend_metrics_endpoint(env)
+    env["OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"] = "http/protobuf"
     return env
 
 
