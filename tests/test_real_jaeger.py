@@ -259,6 +259,24 @@ def test_the_order_click_shows_its_metrics_from_the_collector_with_its_own_exemp
     assert int(row.locator(".route-count").inner_text()) >= 1
 
 
+def test_each_order_adds_one_to_the_count_the_collector_serves(
+    browser: Browser, demo: Demo
+) -> None:
+    """Two more orders on a page of their own: the route's count, read from the Collector's
+    exporter once it holds each order's exemplar, grows by one per click."""
+    counts = []
+    with demo_page(browser, demo) as page:
+        click(page, "Create User", "create-user-result")
+        page.get_by_label("Amount (dollars)").fill("1000")
+        click(page, "Transfer Fund", "transfer-result")
+        for _ in range(2):
+            done = click(page, "Place Order", "order-result")
+            row = done.box.locator(".inline-metrics .route-row[data-service='order-service']")
+            expect(row.locator(".exemplar-trace-id")).to_have_text(done.trace_id, timeout=30_000)
+            counts.append(int(row.locator(".route-count").inner_text()))
+    assert counts[1] == counts[0] + 1, counts
+
+
 def test_a_payment_failure_is_marked_where_it_started_in_jaegers_trace(
     clicks: dict[str, Click], jaeger: Jaeger
 ) -> None:
