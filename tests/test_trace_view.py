@@ -356,12 +356,20 @@ def test_the_trace_page_waits_for_a_missing_parent_before_calling_the_trace_comp
         spans.write(child_line)
     context = browser.new_context()
     viewer = context.new_page()
+    looks: list[str] = []
+    viewer.on(
+        "requestfinished",
+        lambda request: looks.append(request.url) if trace_id in request.url else None,
+    )
     try:
         viewer.goto(f"{local_demo.frontend.url}/traces/{trace_id}")
         expect(viewer.locator(".span-row")).to_have_count(1)
         expect(viewer.locator(".arriving")).to_have_text("Spans are still arriving…")
-        # Many quiet looks later it still does not call a trace with a missing parent whole.
-        viewer.wait_for_timeout(2_000)
+        # Ten quiet looks later (the barrier: the view's own requests, counted) it still does
+        # not call a trace with a missing parent whole.
+        seen = len(looks)
+        while len(looks) < seen + 10:
+            viewer.wait_for_timeout(100)
         expect(viewer.locator(".complete")).to_have_count(0)
         with local_demo.spans_file.open("a", encoding="utf-8") as spans:
             spans.write(parent_line)

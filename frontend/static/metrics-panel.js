@@ -30,6 +30,11 @@
   const SAMPLE =
     /^([a-zA-Z_:][\w:]*)(\{.*?\})?\s+(\S+)(?:\s+\S+)?(?:\s+#\s+(\{.*?\})\s+(\S+)(?:\s+(\S+))?)?$/;
 
+  /** An OpenMetrics number: also `+Inf`, `-Inf` and `NaN`, which `Number` does not read. */
+  function number(text) {
+    return { "+Inf": Infinity, "-Inf": -Infinity, NaN: NaN }[text] ?? Number(text);
+  }
+
   /** OpenMetrics text → its samples: {name, labels, value, exemplar|null}. */
   function parse(text) {
     const samples = [];
@@ -41,11 +46,11 @@
       samples.push({
         name,
         labels: labelsOf(labels),
-        value: Number(value),
+        value: number(value),
         exemplar: exemplarLabels
           ? {
               labels: labelsOf(exemplarLabels),
-              value: Number(exemplarValue),
+              value: number(exemplarValue),
               time: exemplarTime ? Number(exemplarTime) : null,
             }
           : null,
