@@ -9,6 +9,8 @@ Collector's exporter.
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -252,3 +257,44 @@ def test_names_are_built_as_the_collectors_exporter_builds_them(
     name: str, unit: str, kind: str, expected: str
 ) -> None:
     assert metric_name(name, unit, kind) == expected
+
+
+def _export_of(instance: str, value: int) -> ExportMetricsServiceRequest:
+    """One counter point of one worker (``service.instance.id`` = ``instance``)."""
+    export = ExportMetricsServiceRequest()
+    resource_metrics = export.resource_metrics.add()
+    resource_metrics.resource.attributes.add(
+        key="service.instance.id"
+    ).value.string_value = instance
+    metric = resource_metrics.scope_metrics.add().metrics.add(name="app.orders")
+    metric.sum.is_monotonic = True
+    metric.sum.aggregation_temporality = 2  # cumulative
+    point = metric.sum.data_points.add(as_int=value)
+    point.time_unix_nano = time.time_ns()
+    return export
+
+
+def _export_many(path: str, instance: str) -> None:
+    for value in range(1, 41):
+        metrics_file.keep_latest(path, _export_of(instance, value), time.time_ns())
+
+
+def test_workers_exporting_at_once_each_keep_their_series(tmp_path: Path) -> None:
+    """The frontend's workers merge into one file under its lock: with two processes merging
+    at once, neither's series is lost (each export holds only its own worker's series)."""
+    path = str(tmp_path / "metrics.pb")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_export_many, args=(path, name)) for name in ("a", "b")]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    kept = {
+        points.resource.attributes[0].value.string_value: points.scope_metrics[0]
+        .metrics[0]
+        .sum.data_points[0]
+        .as_int
+        for points in metrics_file.latest_points(path, time.time_ns())
+    }
+    assert kept == {"a": 40, "b": 40}
