@@ -97,6 +97,7 @@ def main() -> int:
         given = base_env(
             DATABASE_URL=database,
             PAYMENT_FAILURE_RATE="1",
+            OTEL_METRIC_EXPORT_INTERVAL="3000",  # an exemplar lives one export: time to see it
             FRONTEND_URL=f"http://127.0.0.1:{frontend_port}",  # the services' metrics go there
             **files,
         )

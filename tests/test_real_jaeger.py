@@ -96,6 +96,8 @@ def demo(
         OTEL_TRACES_EXPORTER="span_lines,otlp",
         OTEL_LOGS_EXPORTER="log_lines,otlp",
         PAYMENT_FAILURE_RATE="1",  # every payment-failure transfer fails: no retry loop
+        # An exemplar lives one export: 3 s leaves a busy machine's browser time to look.
+        OTEL_METRIC_EXPORT_INTERVAL="3000",
         **files,
     )
     with ExitStack() as running:
