@@ -167,10 +167,15 @@
     // A span whose parent has not arrived (yet), or an HTTP call whose server span has not:
     // the trace is not whole. (A call to a service nobody traces never gets one.)
     const missingParents = roots.filter((root) => root.parentId).length;
+    // A root that is not a server span (a click) and has no child yet: the calls it made are
+    // still on their way (a click's own span may arrive before its fetch spans).
+    const waitingRoots = roots.filter(
+      (root) => !root.parentId && root.kind !== "server" && root.children.length === 0,
+    ).length;
     const unansweredCalls = ordered.filter(
       (span) => isHttpCall(span) && !span.children.some((child) => child.kind === "server"),
     ).length;
-    return { spans: ordered, byId, start, end, logs, missingParents, unansweredCalls };
+    return { spans: ordered, byId, start, end, logs, missingParents, unansweredCalls, waitingRoots };
   }
 
   function isHttpCall(span) {
@@ -721,7 +726,7 @@
           seen = size;
           const settled = now - sameSince;
           const waiting = trace.missingParents > 0;
-          const unanswered = trace.unansweredCalls > 0;
+          const unanswered = trace.unansweredCalls > 0 || trace.waitingRoots > 0;
           if (!waiting && settled >= (unanswered ? QUIET_MS : CONFIRM_MS)) {
             const complete = {
               className: "complete",
